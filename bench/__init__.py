@@ -1,0 +1,1 @@
+"""Benchmarks. Run `make bench ARGS=<name>`; see docs/benchmarks.md."""

@@ -1,0 +1,88 @@
+"""`create_app(settings)`: wiring only, no work at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from opsgate import __version__, health
+from opsgate.http.context import RequestContextMiddleware
+from opsgate.http.guards import BodyLimit, HostOriginGuard
+from opsgate.http.handlers import install_handlers
+from opsgate.runtime import Runtime
+from opsgate.settings import Settings
+from opsgate.telemetry.logging import configure_logging, get_logger
+from opsgate.telemetry.metrics import Metrics
+from opsgate.telemetry.tracing import Tracing
+
+log = get_logger("opsgate.app")
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable ids: the endpoint function's name, unique across the app (tested).
+    return route.name
+
+
+def allowed_hosts(settings: Settings) -> set[str]:
+    hosts = set(settings.server.allowed_hosts)
+    if not hosts:
+        hosts = {"localhost", "127.0.0.1", "[::1]", "testserver"}
+        if settings.server.host not in {"0.0.0.0", "::"}:  # noqa: S104 - comparison only
+            hosts.add(settings.server.host)
+    if settings.server.public_url:
+        netloc = urlsplit(settings.server.public_url).hostname
+        if netloc:
+            hosts.add(netloc)
+    return hosts
+
+
+def create_app(settings: Settings) -> FastAPI:
+    configure_logging(settings.telemetry)
+    # Metrics and tracing exist before the lifespan so middleware can hold them.
+    metrics = Metrics()
+    tracing = Tracing(settings.telemetry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = await Runtime.start(settings, metrics=metrics, tracing=tracing)
+        app.state.runtime = rt
+        log.info("opsgate started", mode=settings.mode, database=rt.db.engine.dialect.name)
+        try:
+            yield
+        finally:
+            rt.draining = True
+            await rt.close()
+            log.info("opsgate stopped")
+
+    app = FastAPI(
+        title="OpsGate",
+        version=__version__,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_handlers(app)
+    app.include_router(health.router)
+    for router in _domain_routers():
+        app.include_router(router)
+
+    # Outermost last: context (ids, spans) wraps guards, which wrap the app.
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(
+        HostOriginGuard,
+        allowed_hosts=allowed_hosts(settings),
+        allowed_origins=set(settings.server.allowed_origins),
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, tracing=tracing)
+    return app
+
+
+def _domain_routers() -> list[APIRouter]:
+    """Each domain's router; imported here so importing opsgate.app stays cheap."""
+    routers: list[APIRouter] = []
+    return routers

@@ -1,0 +1,30 @@
+"""The `opsgate` command."""
+
+from __future__ import annotations
+
+import typer
+
+from opsgate import __version__
+from opsgate.cli import config_cmd, db_cmd, server_cmd
+
+app = typer.Typer(
+    name="opsgate",
+    help="OpsGate: governed AI gateway and operations control plane.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(server_cmd.serve)
+app.command("up")(server_cmd.up)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the OpsGate version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

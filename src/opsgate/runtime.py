@@ -1,0 +1,71 @@
+"""The running services of one OpsGate instance, built and closed by the app lifespan.
+
+Each domain adds its service here; `create_app` only wires routes to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opsgate.db.engine import Database
+from opsgate.keyfile import load_or_create_key
+from opsgate.settings import Settings
+from opsgate.telemetry.logging import get_logger
+from opsgate.telemetry.metrics import Metrics
+from opsgate.telemetry.tracing import Tracing
+
+log = get_logger("opsgate.runtime")
+
+
+def resolve_secret_key(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    return load_or_create_key(settings.data_dir / "secret.key")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    tracing: Tracing
+    secret_key: bytes
+    draining: bool = field(default=False)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+    ) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database.pool_size,
+            echo=settings.database.echo,
+        )
+        rt = cls(
+            settings=settings,
+            db=db,
+            metrics=metrics or Metrics(),
+            tracing=tracing or Tracing(settings.telemetry),
+            secret_key=resolve_secret_key(settings),
+        )
+        await db.ensure_tenant(settings.default_tenant)
+        return rt
+
+    async def ready(self) -> dict[str, str]:
+        """Check each dependency; values are "ok" or a short reason."""
+        checks: dict[str, str] = {}
+        try:
+            await self.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = type(exc).__name__
+        return checks
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        self.tracing.shutdown()
