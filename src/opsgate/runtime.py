@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsgate.audit.base import Auditor, MemoryAuditor
+from opsgate.bus.base import EventBus
+from opsgate.bus.memory import MemoryBus
 from opsgate.db.engine import Database
 from opsgate.keyfile import load_or_create_key
 from opsgate.settings import Settings
@@ -30,6 +33,8 @@ class Runtime:
     metrics: Metrics
     tracing: Tracing
     secret_key: bytes
+    audit: Auditor
+    bus: EventBus
     draining: bool = field(default=False)
 
     @classmethod
@@ -52,7 +57,11 @@ class Runtime:
             metrics=metrics or Metrics(),
             tracing=tracing or Tracing(settings.telemetry),
             secret_key=resolve_secret_key(settings),
+            # Replaced by the durable audit log once opsgate.audit.service lands.
+            audit=MemoryAuditor(),
+            bus=MemoryBus(),
         )
+        await rt.bus.start()
         await db.ensure_tenant(settings.default_tenant)
         return rt
 
@@ -67,5 +76,7 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
+        await self.audit.flush()
+        await self.bus.close()
         await self.db.dispose()
         self.tracing.shutdown()
