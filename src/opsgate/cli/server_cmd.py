@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from opsgate.app import create_app
 from opsgate.cli.common import ConfigOpt, DataDirOpt, run, settings_or_exit
@@ -16,9 +18,25 @@ HostOpt = Annotated[str | None, typer.Option("--host", help="Bind address.")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Port.")]
 
 
+class _Server(uvicorn.Server):
+    """Marks the runtime as draining the moment a stop signal arrives, so /readyz turns
+    false before uvicorn stops accepting and drains in-flight requests (up to
+    server.graceful_shutdown_seconds)."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        rt = getattr(self._app.state, "runtime", None)
+        if rt is not None:
+            rt.draining = True
+        super().handle_exit(sig, frame)
+
+
 def _serve(settings: Settings) -> None:
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -27,6 +45,7 @@ def _serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.server.graceful_shutdown_seconds),
         server_header=False,
     )
+    _Server(config, app).run()
 
 
 def _overrides(host: str | None, port: int | None) -> dict[str, object]:
