@@ -84,5 +84,15 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Each domain's router; imported here so importing opsgate.app stays cheap."""
-    routers: list[APIRouter] = []
+    from opsgate.gateway.api import router as gateway_router
+    from opsgate.guard.api import router as guard_router
+    from opsgate.identity.api import router as identity_router
+
+    routers: list[APIRouter] = [identity_router]
+    routers.append(gateway_router)
+    routers.append(guard_router)
+    from opsgate.gateway.killswitch.api import router as killswitch_router
+    from opsgate.gateway.usage.api import router as usage_router
+
+    routers += [killswitch_router, usage_router]
     return routers

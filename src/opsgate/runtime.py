@@ -11,6 +11,14 @@ from opsgate.audit.base import Auditor, MemoryAuditor
 from opsgate.bus.base import EventBus
 from opsgate.bus.memory import MemoryBus
 from opsgate.db.engine import Database
+from opsgate.gateway.killswitch.service import KillSwitches
+from opsgate.gateway.quota.controls import start_gateway_controls
+from opsgate.gateway.quota.service import QuotaService
+from opsgate.gateway.service import GatewayService
+from opsgate.gateway.usage.recorder import UsageRecorder
+from opsgate.gateway.wiring import build_gateway
+from opsgate.guard.service import GuardService, guard_hash_key
+from opsgate.identity.service import IdentityService
 from opsgate.keyfile import load_or_create_key
 from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
@@ -35,7 +43,13 @@ class Runtime:
     secret_key: bytes
     audit: Auditor
     bus: EventBus
+    identity: IdentityService = field(init=False)
     draining: bool = field(default=False)
+    gateway: GatewayService | None = field(default=None)
+    guard: GuardService | None = field(default=None)
+    quota: QuotaService | None = field(default=None)
+    killswitches: KillSwitches | None = field(default=None)
+    usage: UsageRecorder | None = field(default=None)
 
     @classmethod
     async def start(
@@ -63,6 +77,23 @@ class Runtime:
         )
         await rt.bus.start()
         await db.ensure_tenant(settings.default_tenant)
+        rt.identity = IdentityService(
+            settings.identity,
+            db,
+            rt.secret_key,
+            rt.audit,
+            rt.bus,
+            default_tenant=settings.default_tenant,
+        )
+        await rt.identity.start()
+        if settings.guard.enabled:
+            rt.guard = await GuardService.start(
+                settings.guard, hash_key=guard_hash_key(rt.secret_key), db=db, audit=rt.audit,
+                bus=rt.bus,
+            )
+        if settings.gateway.enabled:
+            await start_gateway_controls(rt)
+        rt.gateway = build_gateway(rt)
         return rt
 
     async def ready(self) -> dict[str, str]:
@@ -73,9 +104,28 @@ class Runtime:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = type(exc).__name__
+        if self.guard is not None:
+            checks["guard"] = self.guard.ready()
+        if self.quota is not None:
+            checks["quota"] = await self.quota.ready()
+        if self.killswitches is not None:
+            checks["killswitches"] = self.killswitches.ready()
+        if self.usage is not None:
+            checks["usage"] = self.usage.ready()
         return checks
 
     async def close(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.aclose()
+        if self.usage is not None:
+            await self.usage.close()
+        if self.killswitches is not None:
+            await self.killswitches.close()
+        if self.quota is not None:
+            await self.quota.close()
+        if self.guard is not None:
+            await self.guard.aclose()
+        await self.identity.close()
         await self.audit.flush()
         await self.bus.close()
         await self.db.dispose()

@@ -34,8 +34,13 @@ class TenantScoped:
 
     @declared_attr
     def tenant_id(cls) -> Mapped[str]:
+        # sort_order puts tenant_id first, so keys read `(tenant_id, id)` everywhere,
+        # including `session.get(Model, (tenant, id))`.
         return mapped_column(
-            String(64), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
+            String(64),
+            ForeignKey("tenants.id", ondelete="RESTRICT"),
+            primary_key=True,
+            sort_order=-10,
         )
 
 

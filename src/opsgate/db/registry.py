@@ -10,6 +10,10 @@ from opsgate.db.base import Base
 
 def metadata_tables() -> dict[str, object]:
     import opsgate.db.base  # noqa: F401  (tenants)
+    import opsgate.gateway.killswitch.models  # noqa: F401
+    import opsgate.gateway.usage.models  # noqa: F401
+    import opsgate.guard.models
+    import opsgate.identity.models  # noqa: F401
 
     return dict(Base.metadata.tables)
 

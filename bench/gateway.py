@@ -1,0 +1,275 @@
+"""Gateway bench: OpsGate vs LiteLLM Proxy vs calling the mock provider directly.
+
+    uv run python -m bench gateway [--quick | --smoke] [--no-litellm] [--no-docs]
+
+One run starts the mock provider (core 0, with the load driver), then OpsGate (core 1;
+API-key auth, guard, audit and metrics on), then LiteLLM Proxy pinned to
+`litellm[proxy]==1.83.14` in its own venv (core 1), each against the same mock, and reports
+side by side: added latency p50/p99 at 200 RPS (open loop; 0 ms and 50 ms mock), max
+sustained RPS on one core (wrk when installed, else the asyncio closed loop), RSS after 20k
+and 100k requests, and streaming time-to-first-byte overhead. Results go to
+docs/benchmarks.md under "## Gateway".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.gateway_load import Result, Target, chat_body, closed_loop, open_loop, ttfb
+from bench.gateway_procs import (
+    LITELLM_PIN,
+    ROOT,
+    WORK,
+    ensure_litellm,
+    free_port,
+    pinned,
+    process,
+    python,
+    rss_mb,
+)
+
+RATE = 200.0
+
+
+@dataclass
+class Counts:
+    latency: int
+    rss_first: int
+    rss_total: int
+    ttfb: int
+    max_seconds: int
+    litellm_rss: int
+
+
+FULL = Counts(6000, 20_000, 100_000, 300, 10, 20_000)
+QUICK = Counts(1000, 2000, 10_000, 100, 5, 2000)
+SMOKE = Counts(40, 100, 300, 5, 1, 100)
+
+
+@dataclass
+class Row:
+    name: str
+    lat0: Result | None = None
+    lat50: Result | None = None
+    max_rps: float = 0.0
+    rss: list[tuple[int, float]] = field(default_factory=list)
+    ttfb: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+@dataclass
+class Endpoint:
+    base: str  # URL up to (not including) /chat/completions
+    fast: str  # model for the 0 ms mock
+    slow: str  # model for the 50 ms mock
+    headers: dict[str, str]
+
+    def target(self, model: str, stream: bool = False) -> Target:
+        return Target(f"{self.base}/chat/completions", chat_body(model, stream), self.headers)
+
+
+def wrk_rps(target: Target, seconds: int, connections: int = 64) -> float | None:
+    exe = shutil.which("wrk")
+    if exe is None:
+        return None
+    script = WORK / "post.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = [[{target.body.decode()}]]",
+             'wrk.headers["Content-Type"] = "application/json"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    cmd = pinned([exe, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
+                  target.url], 0)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m is None or (bad and int(bad.group(1)) > 0):
+        raise RuntimeError(f"wrk failed or saw errors:\n{out}")
+    return float(m.group(1))
+
+
+async def measure(ep: Endpoint, c: Counts, pid: int | None, row: Row, rss_count: int) -> None:
+    fast, slow = ep.target(ep.fast), ep.target(ep.slow)
+    await open_loop(fast, RATE, min(200, c.latency))  # warm-up
+    row.lat0 = await open_loop(fast, RATE, c.latency)
+    row.lat50 = await open_loop(slow, RATE, c.latency)
+    row.ttfb = await ttfb(ep.target(ep.fast, stream=True), c.ttfb)
+    wrk = await asyncio.to_thread(wrk_rps, fast, c.max_seconds)
+    if wrk is None:
+        r = await closed_loop(fast, 10**6, 64, c.max_seconds)
+        wrk = r.rps
+    row.max_rps = wrk
+    if pid is not None and rss_count:
+        first = min(c.rss_first, rss_count)
+        done = 0
+        for upto in (first, rss_count):
+            r = await closed_loop(fast, upto - done, 32, 600)
+            done = upto
+            row.errors += r.errors
+            row.rss.append((upto, rss_mb(pid)))
+    row.errors += sum(x.errors for x in (row.lat0, row.lat50) if x)
+
+
+def run_opsgate(mock: str, c: Counts, log_dir: Path) -> Row:
+    port = free_port()
+    data = WORK / "opsgate-data"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    cmd = [python(), "-m", "bench.gateway_server", "--port", str(port), "--mock", mock,
+           "--data", str(data)]
+    row = Row("OpsGate")
+    with process(cmd, port, log_dir / "opsgate.log", core=1) as proc:
+        key = (data / "key.txt").read_text().strip()
+        ep = Endpoint(f"http://127.0.0.1:{port}/v1", "ops-default", "slow",
+                      {"Authorization": f"Bearer {key}"})
+        asyncio.run(measure(ep, c, proc.pid, row, c.rss_total))
+    return row
+
+
+def run_litellm(mock: str, c: Counts, log_dir: Path) -> Row | None:
+    exe = ensure_litellm(log_dir / "litellm-install.log")
+    if exe is None:
+        return None
+    port = free_port()
+    cfg = WORK / "litellm.yaml"
+    cfg.write_text(
+        "model_list:\n"
+        + "".join(
+            f"  - model_name: {name}\n    litellm_params:\n      model: openai/up-model\n"
+            f"      api_base: {mock}/{sc}/v1\n      api_key: sk-bench\n"
+            for name, sc in (("ops-default", "ok"), ("slow", "delay-50"))
+        )
+        + "general_settings:\n  master_key: sk-litellm-bench\n"
+        + "litellm_settings:\n  telemetry: false\n  set_verbose: false\n"
+    )
+    cmd = [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port),
+           "--num_workers", "1"]
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
+           "DISABLE_SCHEMA_UPDATE": "true"}
+    row = Row(f"LiteLLM {LITELLM_PIN.split('==')[1]}")
+    with process(cmd, port, log_dir / "litellm.log", core=1, env=env) as proc:
+        ep = Endpoint(f"http://127.0.0.1:{port}/v1", "ops-default", "slow",
+                      {"Authorization": "Bearer sk-litellm-bench"})
+        asyncio.run(measure(ep, c, proc.pid, row, c.litellm_rss))
+    return row
+
+
+def direct_row(mock: str, c: Counts) -> Row:
+    row = Row("mock, direct")
+    ep = Endpoint(f"{mock}/ok/v1", "m", "m", {})
+    slow = Endpoint(f"{mock}/delay-50/v1", "m", "m", {})
+
+    async def go() -> None:
+        await open_loop(ep.target("m"), RATE, min(200, c.latency))
+        row.lat0 = await open_loop(ep.target("m"), RATE, c.latency)
+        row.lat50 = await open_loop(slow.target("m"), RATE, c.latency)
+        row.ttfb = await ttfb(ep.target("m", stream=True), c.ttfb)
+
+    asyncio.run(go())
+    return row
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.2f}"
+
+
+def table(direct: Row, rows: list[Row]) -> list[str]:
+    assert direct.lat0 and direct.lat50
+    d_ttfb = statistics.median(direct.ttfb) if direct.ttfb else float("nan")
+    out = [
+        "| | added p50 / p99 (0 ms mock) | added p50 / p99 (50 ms mock) | max RPS, 1 core | "
+        "RSS MB (requests) | stream TTFB overhead p50 | errors |",
+        "|---|---|---|---|---|---|---|",
+        f"| mock, direct | p50 {ms(direct.lat0.pct(50))} / p99 {ms(direct.lat0.pct(99))} ms "
+        f"(absolute) | p50 {ms(direct.lat50.pct(50))} / p99 {ms(direct.lat50.pct(99))} ms "
+        f"(absolute) | – | – | TTFB {ms(d_ttfb)} ms (absolute) | 0 |",
+    ]
+    for r in rows:
+        assert r.lat0 and r.lat50
+        a0 = (r.lat0.pct(50) - direct.lat0.pct(50), r.lat0.pct(99) - direct.lat0.pct(99))
+        a5 = (r.lat50.pct(50) - direct.lat50.pct(50), r.lat50.pct(99) - direct.lat50.pct(99))
+        rss = ", ".join(f"{mb:.0f} ({n // 1000}k)" if n >= 1000 else f"{mb:.0f} ({n})"
+                        for n, mb in r.rss) or "–"
+        t = statistics.median(r.ttfb) - d_ttfb if r.ttfb else float("nan")
+        out.append(
+            f"| {r.name} | {ms(a0[0])} / {ms(a0[1])} ms | {ms(a5[0])} / {ms(a5[1])} ms | "
+            f"{r.max_rps:.0f} | {rss} | {ms(t)} ms | {r.errors} |"
+        )
+    return out
+
+
+def summary(rows: list[Row]) -> list[str]:
+    out = []
+    og = rows[0]
+    if og.rss and len(og.rss) == 2 and og.rss[0][1]:
+        growth = (og.rss[1][1] - og.rss[0][1]) / og.rss[0][1] * 100
+        out.append(f"- OpsGate RSS {og.rss[0][0]:,} -> {og.rss[1][0]:,} requests: "
+                   f"{growth:+.1f}% (target: within ±10%).")
+    if len(rows) > 1 and rows[1].max_rps:
+        out.append(f"- Max RPS per core, OpsGate / LiteLLM: "
+                   f"{og.max_rps / rows[1].max_rps:.1f}x (target ≥ 10x).")
+    return out
+
+
+def write_docs(lines: list[str]) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = "## Gateway\n\n" + "\n".join(lines) + "\n"
+    m = re.search(r"^## Gateway\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    if m:
+        text = text[: m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="bench gateway")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="tiny counts, no LiteLLM, no docs")
+    ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
+    args = ap.parse_args()
+    c = SMOKE if args.smoke else QUICK if args.quick else FULL
+    WORK.mkdir(parents=True, exist_ok=True)
+    logs = WORK / "logs"
+    mock_port = free_port()
+    mock = f"http://127.0.0.1:{mock_port}"
+    started = time.time()
+    mock_cmd = [python(), "-m", "bench.gateway_mock", "--port", str(mock_port)]
+    with process(mock_cmd, mock_port, logs / "mock.log", core=0):
+        direct = direct_row(mock, c)
+        rows = [run_opsgate(mock, c, logs)]
+        note = ""
+        if not (args.smoke or args.no_litellm):
+            lite = run_litellm(mock, c, logs)
+            if lite is None:
+                note = f"LiteLLM ({LITELLM_PIN}) could not be installed; OpsGate numbers alone."
+            else:
+                rows.append(lite)
+    lines = [
+        f"Machine: 2 cores, date 2026-11-23. `uv run python -m bench gateway"
+        f"{' --quick' if args.quick else ''}` ({time.time() - started:.0f} s). Mock provider "
+        "(tests/fakes/provider.py under uvicorn) and the load driver on core 0; the system "
+        "under test alone on core 1. Latency: open loop at 200 RPS, "
+        f"{c.latency} requests per row, measured from each request's scheduled start, "
+        "minus the same percentile calling the mock directly. Max RPS: wrk, 64 connections, "
+        f"{c.max_seconds} s, closed loop. OpsGate runs with API-key auth, the guard, audit, "
+        "metrics and tracing on; LiteLLM with its master key.",
+        "",
+        *table(direct, rows),
+        "",
+        *summary(rows),
+    ]
+    if note:
+        lines.append(f"- {note}")
+    print("\n".join(lines))
+    if not (args.smoke or args.no_docs):
+        write_docs(lines)

@@ -1,0 +1,121 @@
+"""Gateway metrics (on the app's registry) and GenAI semantic-convention spans.
+
+Spans carry model names, token counts and the route, never prompt or completion text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from opsgate.gateway.health import STATE_VALUE
+from opsgate.gateway.settings import DeploymentSettings
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# OpenTelemetry GenAI `gen_ai.provider.name` values.
+PROVIDER_NAMES = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+}
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "opsgate_gateway_requests_total",
+            "Gateway model requests by logical model, deployment and status",
+            ["model", "deployment", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "opsgate_gateway_request_duration_seconds",
+            "Gateway request duration (to the last byte)",
+            ["model", "deployment"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ttfb = Histogram(
+            "opsgate_gateway_time_to_first_chunk_seconds",
+            "Streaming: time until the first upstream chunk",
+            ["model", "deployment"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "opsgate_gateway_tokens_total",
+            "Tokens by logical model, deployment and direction",
+            ["model", "deployment", "direction"],
+            registry=registry,
+        )
+        self.cost = Counter(
+            "opsgate_gateway_cost_usd_total",
+            "Estimated spend in USD by logical model and deployment",
+            ["model", "deployment"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "opsgate_gateway_fallbacks_total",
+            "Failed upstream attempts that led to a retry or a fallback",
+            ["model", "deployment", "reason"],
+            registry=registry,
+        )
+        self.breaker = Gauge(
+            "opsgate_gateway_breaker_state",
+            "Circuit breaker state per deployment (0 closed, 1 half-open, 2 open)",
+            ["deployment"],
+            registry=registry,
+        )
+
+    def on_breaker(self, deployment: str, state: str) -> None:
+        self.breaker.labels(deployment).set(STATE_VALUE[state])
+
+    def on_fallback(self, model: str, deployment: str, reason: str) -> None:
+        self.fallbacks.labels(model, deployment, reason).inc()
+
+
+def start_span(tracer: Tracer, operation: str, model: str, request: dict[str, Any]) -> Span:
+    span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
+    span.set_attribute("gen_ai.operation.name", operation)
+    span.set_attribute("gen_ai.request.model", model)
+    span.set_attribute("opsgate.model", model)
+    for key, attr in (
+        ("max_tokens", "gen_ai.request.max_tokens"),
+        ("max_completion_tokens", "gen_ai.request.max_tokens"),
+        ("temperature", "gen_ai.request.temperature"),
+        ("top_p", "gen_ai.request.top_p"),
+    ):
+        value = request.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            span.set_attribute(attr, value)
+    return span
+
+
+def end_span(
+    span: Span,
+    *,
+    deployment: DeploymentSettings | None,
+    input_tokens: int,
+    output_tokens: int,
+    status: int,
+    error_code: str | None,
+    route: str,
+) -> None:
+    if deployment is not None:
+        name = PROVIDER_NAMES[deployment.provider]
+        span.set_attribute("gen_ai.provider.name", name)
+        span.set_attribute("gen_ai.system", name)
+        span.set_attribute("gen_ai.response.model", deployment.model)
+        span.set_attribute("opsgate.deployment", deployment.name)
+        span.set_attribute("opsgate.location", deployment.location)
+    span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    span.set_attribute("opsgate.route", route)
+    if error_code:
+        span.set_attribute("error.type", error_code)
+    if status >= 500 or error_code:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
