@@ -111,8 +111,10 @@ def latency(fn: Callable[[str], Any], n: int) -> dict[str, float]:
         samples.append(time.perf_counter() - t0)
     samples.sort()
     p50 = statistics.median(samples)
+    # ops/s from the median: the machine is shared, and a mean would mostly measure
+    # whatever else ran at the same moment.
     return {"p50_ms": p50 * 1000, "p99_ms": samples[int(len(samples) * 0.99) - 1] * 1000,
-            "ops": 1 / statistics.fmean(samples)}  # fmt: skip
+            "ops": 1 / p50}  # fmt: skip
 
 
 def injection(guard: Guard, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -205,7 +207,10 @@ def report(res: dict[str, Any]) -> str:
         "tests/data/guard/eval.jsonl (seeded generator, with hard negatives). Presidio "
         "analyzer in the same run: pattern recognizers only (no-op NLP engine) for the "
         f"structured rows; with the spaCy model `{NER_MODEL}` for PERSON/LOCATION/ORGANIZATION "
-        "(OpsGate with NER on, same model). Matching: same type and IoU >= 0.5.",
+        "(OpsGate with NER on, same model). Matching: same type and IoU >= 0.5. Presidio "
+        "analyses in English, its default: its ES/IT recognizers are registered for es/it "
+        "and do not run, and its passport/licence patterns score below the 0.3 cut-off "
+        "without context enhancement.",
         "",
         table(res),
         "",
@@ -216,7 +221,7 @@ def report(res: dict[str, Any]) -> str:
         pm = res["presidio"].micro([*PII_STRUCTURED, *SECRETS])
         out.append(f"Presidio micro-F1 on the same rows: {pm.f1:.3f} (it has no secret detectors).")
     out += ["", "Throughput on a 2 KB mixed prompt (tests/data/guard/prompt_2k.txt):", "",
-            "| engine | p50 ms | p99 ms | ops/s |", "|---|---|---|---|"]  # fmt: skip
+            "| engine | p50 ms | p99 ms | ops/s (1/p50) |", "|---|---|---|---|"]  # fmt: skip
     for key, name in (("ours_latency", "OpsGate (NER off)"),
                       ("presidio_latency", "Presidio (patterns only)"),
                       ("ours_ner_latency", f"OpsGate (NER on, {NER_MODEL})"),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsgate.audit.base import Auditor, MemoryAuditor
+from opsgate.audit.base import Auditor
+from opsgate.audit.service import AuditLog
+from opsgate.audit.wiring import build_audit_log
 from opsgate.bus.base import EventBus
 from opsgate.bus.memory import MemoryBus
 from opsgate.db.engine import Database
@@ -65,18 +67,25 @@ class Runtime:
             pool_size=settings.database.pool_size,
             echo=settings.database.echo,
         )
+        metrics = metrics or Metrics()
+        await db.ensure_tenant(settings.default_tenant)
+        audit = await build_audit_log(
+            db,
+            settings.audit,
+            settings.data_dir,
+            metrics.registry,
+            fallback_tenant=settings.default_tenant,
+        )
         rt = cls(
             settings=settings,
             db=db,
-            metrics=metrics or Metrics(),
+            metrics=metrics,
             tracing=tracing or Tracing(settings.telemetry),
             secret_key=resolve_secret_key(settings),
-            # Replaced by the durable audit log once opsgate.audit.service lands.
-            audit=MemoryAuditor(),
+            audit=audit,
             bus=MemoryBus(),
         )
         await rt.bus.start()
-        await db.ensure_tenant(settings.default_tenant)
         rt.identity = IdentityService(
             settings.identity,
             db,
@@ -126,7 +135,10 @@ class Runtime:
         if self.guard is not None:
             await self.guard.aclose()
         await self.identity.close()
-        await self.audit.flush()
+        if isinstance(self.audit, AuditLog):
+            await self.audit.close()
+        else:
+            await self.audit.flush()
         await self.bus.close()
         await self.db.dispose()
         self.tracing.shutdown()

@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from opsgate.app import create_app
+from opsgate.audit.schemas import AuditEventIn
 from opsgate.identity.apikeys import ApiKeyStore
 from tests.conftest import migrated
 from tests.fakes.provider import FakeProvider
@@ -86,7 +87,41 @@ class GatewayEnv:
 
     @property
     def audit(self) -> list[Any]:
-        return list(self.runtime.audit.events)
+        """Audit events the gateway emitted (also written to the durable log)."""
+        return list(self.runtime.gateway.governance.audit.events)
+
+
+class AuditTap:
+    """Forwards to the runtime's auditor and keeps a copy for assertions."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.events: list[AuditEventIn] = []
+
+    async def emit(self, event: AuditEventIn) -> None:
+        self.events.append(event)
+        await self.inner.emit(event)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
+
+async def _ensure_controls(rt: Any, stack: contextlib.AsyncExitStack) -> None:
+    """Kill switches, quota and usage as the runtime starts them (started here while the
+    runtime does not do it yet), and the gateway rebuilt over them."""
+    if getattr(rt, "killswitches", None) is not None:
+        return
+    from opsgate.gateway.quota.controls import start_gateway_controls
+    from opsgate.gateway.wiring import build_gateway
+
+    await start_gateway_controls(rt)
+    for name in ("usage", "quota", "killswitches"):
+        svc = getattr(rt, name, None)
+        if svc is not None:
+            stack.push_async_callback(svc.close)
+    old = rt.gateway
+    rt.gateway = build_gateway(rt)
+    await old.aclose()
 
 
 async def _keys(rt: Any) -> dict[tuple[str, str], str]:
@@ -124,6 +159,9 @@ async def make_gateway(make_settings: Any, fake: FakeProvider) -> AsyncIterator[
         await migrated(settings)
         app = create_app(settings)
         await stack.enter_async_context(LifespanManager(app, startup_timeout=30))
+        await _ensure_controls(app.state.runtime, stack)
+        gov = app.state.runtime.gateway.governance
+        gov.audit = AuditTap(gov.audit)
         base = await stack.enter_async_context(serve(app))
         return GatewayEnv(base, app, fake, await _keys(app.state.runtime))
 

@@ -173,3 +173,22 @@ async def test_rules_are_tenant_scoped_on_postgres(pg_harness: AppHarness) -> No
     assert [x.name for x in await svc.stored_rules("default")] == ["p"]
     await pg_harness.runtime.db.ensure_tenant("other")
     assert await svc.stored_rules("other") == []
+
+
+async def test_secret_canary_never_reaches_audit_or_logs(
+    harness: AppHarness, capfd: pytest.CaptureFixture[str]
+) -> None:
+    canary = "sk-ant-api03-" + "CanaryCanary0123456789" * 4 + "AA"
+    text = f"use {canary} and mail canary.user@example.com"
+    for path, extra in (("/api/v1/guard/scan", {}), ("/api/v1/guard/redact", {}),
+                        ("/api/v1/guard/redact", {"actions": {"ANTHROPIC_KEY": "flag"}}),
+                        ("/api/v1/guard/redact", {"actions": {"ANTHROPIC_KEY": "block"}})):  # fmt: skip
+        r = await harness.client.post(path, json={"text": text, **extra}, headers=harness.auth())
+        assert r.status_code in (200, 403)
+        if path.endswith("scan") or r.status_code == 403:
+            assert canary not in r.text
+    audit = orjson.dumps([(e.reason, e.payload) for e in harness.runtime.audit.events]).decode()
+    assert "guard.detection" in {e.action for e in harness.runtime.audit.events}
+    assert canary not in audit and "CanaryCanary" not in audit
+    out, err = capfd.readouterr()
+    assert "CanaryCanary" not in out + err

@@ -9,6 +9,7 @@ from opsgate.db.base import Base
 
 
 def metadata_tables() -> dict[str, object]:
+    import opsgate.audit.models  # noqa: F401
     import opsgate.db.base  # noqa: F401  (tenants)
     import opsgate.gateway.killswitch.models  # noqa: F401
     import opsgate.gateway.usage.models  # noqa: F401

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from opsgate.gateway.ports import PromptVerdict
+from opsgate.gateway.killswitch.service import KillSwitches
+from opsgate.gateway.ports import PromptVerdict, UsageEvent
+from opsgate.gateway.quota.service import QuotaService
+from opsgate.gateway.usage.recorder import UsageRecord, UsageRecorder
 from opsgate.guard.messages import ResponseRestorer, inspect_messages
 from opsgate.guard.service import GuardService
 from opsgate.identity.principal import Principal
@@ -43,7 +46,7 @@ class QuotaOff:
 
 
 class KillSwitchesOff:
-    async def check(self, model: str, key_id: str | None) -> None:
+    async def check(self, model: str, key_id: str | None, tenant: str) -> None:
         return None
 
     def is_killed(self, deployment: str) -> bool:
@@ -86,4 +89,63 @@ class GuardAdapter:
             findings=list(v.findings),
             messages=v.messages,
             response_filter=ResponseRestorer(guard, v.vault, allowed=True),
+        )
+
+
+class QuotaAdapter:
+    """The quota service (RPM/TPM/concurrency/budget, reserve-then-settle)."""
+
+    def __init__(self, svc: QuotaService) -> None:
+        self.svc = svc
+
+    async def admit(
+        self, principal: Principal, model: str, est_tokens: int, est_cost: float
+    ) -> Any:
+        return await self.svc.admit(
+            principal, model=model, est_tokens=est_tokens, est_cost=est_cost
+        )
+
+    async def settle(self, reservation: Any, tokens_in: int, tokens_out: int, cost: float) -> None:
+        await self.svc.settle(reservation, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+
+    async def release(self, reservation: Any) -> None:
+        await self.svc.release(reservation)
+
+
+class KillSwitchAdapter:
+    def __init__(self, switches: KillSwitches) -> None:
+        self.switches = switches
+
+    async def check(self, model: str, key_id: str | None, tenant: str) -> None:
+        self.switches.check(model=model, key_id=key_id, tenant=tenant)
+
+    def is_killed(self, deployment: str) -> bool:
+        return self.switches.is_killed_deployment(deployment)
+
+
+class UsageAdapter:
+    def __init__(self, recorder: UsageRecorder) -> None:
+        self.recorder = recorder
+
+    def record(self, event: UsageEvent) -> None:
+        self.recorder.record(
+            UsageRecord(
+                tenant=event.tenant,
+                principal_id=event.principal_id,
+                key_id=event.key_id,
+                groups=event.groups,
+                model=event.model,
+                deployment=event.deployment,
+                route=event.route,
+                tokens_in=event.input_tokens,
+                tokens_out=event.output_tokens,
+                cost=event.cost,
+                latency_ms=event.latency_ms,
+                status=event.status,
+                request_id=event.request_id,
+                provider=event.provider,
+                operation=event.operation,
+                stream=event.stream,
+                trace_id=event.trace_id,
+            )
         )

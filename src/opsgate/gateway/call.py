@@ -53,6 +53,7 @@ class GatewayCall:
     reasons: list[str] = field(default_factory=list)
     finished: bool = False
     span: Span | None = None
+    own_span: bool = False
 
     @property
     def key_id(self) -> str | None:

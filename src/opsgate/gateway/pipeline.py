@@ -103,7 +103,7 @@ class Pipeline:
     async def prepare(self, call: GatewayCall) -> None:
         resolve_model(call, self.s)
         assert call.model is not None
-        await self.gov.killswitch.check(call.model_name, call.key_id)
+        await self.gov.killswitch.check(call.model_name, call.key_id, call.principal.tenant)
         await check_access(call, self.gov.access)
         await guard_prompt(call, self.gov.guard)
         self._cap_tokens(call)
@@ -149,8 +149,7 @@ class Pipeline:
         """A non-streamed chat completion, filtered and accounted."""
         assert call.plan is not None
         req = ChatRequest(call.body)
-        span = start_span(self.tracer, "chat", call.model_name, call.body)
-        call.span = span
+        call.span, call.own_span = start_span(self.tracer, "chat", call.model_name, call.body)
 
         async def attempt(p: Provider, d: DeploymentSettings, c: Credentials, t: float) -> Any:
             return await p.chat(req, d, c, timeout=t)
@@ -167,7 +166,7 @@ class Pipeline:
     async def embed(self, call: GatewayCall) -> dict[str, Any]:
         assert call.plan is not None
         body = {k: v for k, v in call.body.items() if k != "model"}
-        call.span = start_span(self.tracer, "embeddings", call.model_name, body)
+        call.span, call.own_span = start_span(self.tracer, "embeddings", call.model_name, body)
 
         async def attempt(p: Provider, d: DeploymentSettings, c: Credentials, t: float) -> Any:
             return await p.embed(body, d, c, timeout=t)
@@ -185,7 +184,7 @@ class Pipeline:
         """The first upstream chunk and the rest; fallback is possible only until then."""
         assert call.plan is not None
         req = ChatRequest(call.body, stream=True, include_usage=call.include_usage)
-        call.span = start_span(self.tracer, "chat", call.model_name, call.body)
+        call.span, call.own_span = start_span(self.tracer, "chat", call.model_name, call.body)
 
         async def attempt(p: Provider, d: DeploymentSettings, c: Credentials, t: float) -> Any:
             agen = p.stream_chat(req, d, c, timeout=t)
@@ -250,6 +249,7 @@ class Pipeline:
         if span is not None:
             end_span(
                 span,
+                call.own_span,
                 deployment=call.deployment,
                 input_tokens=call.input_tokens,
                 output_tokens=call.output_tokens,
@@ -278,8 +278,10 @@ class Pipeline:
             tenant=call.principal.tenant,
             principal_id=call.principal.id,
             key_id=call.key_id,
+            groups=call.principal.groups,
             model=call.model_name,
             deployment=d.name if d else None,
+            route=call.trace.header(),
             provider=d.provider if d else None,
             operation=call.operation,
             input_tokens=call.input_tokens,

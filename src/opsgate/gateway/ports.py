@@ -79,7 +79,7 @@ class QuotaGate(Protocol):
 
 
 class KillSwitchGate(Protocol):
-    async def check(self, model: str, key_id: str | None) -> None:
+    async def check(self, model: str, key_id: str | None, tenant: str) -> None:
         """Raise (Forbidden/Unavailable) when the model or the caller's key is killed."""
         ...
 
@@ -91,8 +91,10 @@ class UsageEvent:
     tenant: str
     principal_id: str
     key_id: str | None
+    groups: frozenset[str]
     model: str
     deployment: str | None
+    route: str
     provider: str | None
     operation: str
     input_tokens: int

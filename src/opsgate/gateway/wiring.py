@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opsgate.gateway.adapters import GuardAdapter, GuardOff, KillSwitchesOff, QuotaOff, UsageToLog
+from opsgate.gateway.adapters import (
+    GuardAdapter,
+    GuardOff,
+    KillSwitchAdapter,
+    KillSwitchesOff,
+    QuotaAdapter,
+    QuotaOff,
+    UsageAdapter,
+    UsageToLog,
+)
 from opsgate.gateway.pipeline import Governance
+from opsgate.gateway.ports import KillSwitchGate, QuotaGate, UsageSink
 from opsgate.gateway.service import GatewayService
 from opsgate.gateway.steps.access import RoleAccess
 
@@ -14,15 +24,26 @@ if TYPE_CHECKING:
 
 
 def build_gateway(rt: Runtime) -> GatewayService | None:
+    """The gateway over the runtime's guard, identity, quota, kill switches, usage, audit.
+
+    Components switched off in configuration get their "off" adapter.
+    """
     s = rt.settings.gateway
     if not s.enabled:
         return None
+    # Started by opsgate.gateway.quota.controls before this runs.
+    switches = getattr(rt, "killswitches", None)
+    quota = getattr(rt, "quota", None)
+    usage = getattr(rt, "usage", None)
+    ks: KillSwitchGate = KillSwitchAdapter(switches) if switches is not None else KillSwitchesOff()
+    q: QuotaGate = QuotaAdapter(quota) if quota is not None else QuotaOff()
+    u: UsageSink = UsageAdapter(usage) if usage is not None else UsageToLog()
     governance = Governance(
         access=RoleAccess(s),
         guard=GuardAdapter(rt.guard) if rt.guard is not None else GuardOff(),
-        quota=QuotaOff(),
-        killswitch=KillSwitchesOff(),
-        usage=UsageToLog(),
+        quota=q,
+        killswitch=ks,
+        usage=u,
         audit=rt.audit,
     )
     return GatewayService(

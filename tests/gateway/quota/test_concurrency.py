@@ -65,6 +65,7 @@ async def test_sustained_concurrency_stays_within_budget(make_quota: MakeQuota) 
             todo.pop()
             res = await _try(q)
             if res is None:
+                await asyncio.sleep(0.003)  # a client backing off
                 continue
             admitted += 1
             await asyncio.sleep(rng.uniform(0, 0.005))

@@ -42,7 +42,7 @@ from opsgate.telemetry.logging import get_logger
 log = get_logger("opsgate.killswitch")
 
 TOPIC = "killswitch.changed"
-_TARGET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$")
+_TARGET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REASON = 500
 

@@ -1,0 +1,232 @@
+"""The durable audit log: one writer task per process with group commit.
+
+`emit()` enqueues and returns (awaiting only when the queue is full: back-pressure, never a
+drop). The writer takes up to `batch_max` events (waiting `batch_linger_ms` for more), encodes
+them into each tenant's hash chain, inserts them in one transaction per tenant and only then
+counts them done; `flush()` returns once everything emitted before it is committed. Several
+replicas may write the same chain: on PostgreSQL a transaction-scoped advisory lock serialises
+a tenant's appends, and everywhere the (tenant, seq) primary key turns a lost race into a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import defaultdict
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsgate.audit.chain import Chain, encode, iso, load_chain, tail, utcnow
+from opsgate.audit.models import AuditCheckpoint, AuditEvent
+from opsgate.audit.schemas import AuditEventIn
+from opsgate.audit.settings import AuditSettings
+from opsgate.audit.signing import Signer, checkpoint_message
+from opsgate.audit.sinks import AuditSink, export_line
+from opsgate.db.engine import Database
+from opsgate.telemetry.logging import get_logger
+
+log = get_logger("opsgate.audit")
+
+
+class AuditLog:
+    def __init__(
+        self,
+        db: Database,
+        settings: AuditSettings,
+        signer: Signer,
+        sinks: list[AuditSink] | None = None,
+        registry: CollectorRegistry | None = None,
+        fallback_tenant: str = "default",
+    ) -> None:
+        self.db = db
+        self.fallback_tenant = fallback_tenant
+        self.settings = settings
+        self.signer = signer
+        self.sinks = sinks or []
+        self._queue: asyncio.Queue[AuditEventIn] = asyncio.Queue(settings.queue_max)
+        self._chains: dict[str, Chain] = {}
+        self._checkpointed_at: dict[str, float] = {}
+        self._enqueued = 0
+        self._done = 0
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        reg = registry or CollectorRegistry()
+        self.m_events = Counter("opsgate_audit_events", "Audit events committed", registry=reg)
+        self.m_queue = Gauge("opsgate_audit_queue_depth", "Audit events waiting", registry=reg)
+        self.m_errors = Counter("opsgate_audit_write_errors", "Failed audit commits", registry=reg)
+
+    async def start(self) -> None:
+        for sink in self.sinks:
+            await sink.start()
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def emit(self, event: AuditEventIn) -> None:
+        await self._queue.put(event)
+        self._enqueued += 1
+
+    async def flush(self) -> None:
+        target = self._enqueued
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._done >= target)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    await self.flush()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._checkpoint_all()
+        for sink in self.sinks:
+            await sink.close()
+
+    # --- writer -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        linger = self.settings.batch_linger_ms / 1000
+        while True:
+            try:
+                async with asyncio.timeout(self.settings.checkpoint_seconds):
+                    first = await self._queue.get()
+            except TimeoutError:
+                await self._checkpoint_all()
+                continue
+            batch = [first]
+            deadline = time.monotonic() + linger
+            while len(batch) < self.settings.batch_max:
+                if self._queue.empty():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    await asyncio.sleep(min(remaining, 0.0005))
+                    if self._queue.empty():
+                        continue
+                batch.append(self._queue.get_nowait())
+            self.m_queue.set(self._queue.qsize())
+            await self._commit_with_retry(batch)
+            async with self._progress:
+                self._done += len(batch)
+                self._progress.notify_all()
+
+    async def _commit_with_retry(self, batch: list[AuditEventIn]) -> None:
+        by_tenant: dict[str, list[AuditEventIn]] = defaultdict(list)
+        for ev in batch:
+            by_tenant[ev.tenant].append(ev)
+        for tenant, events in by_tenant.items():
+            await self._commit_tenant(tenant, events)
+
+    async def _commit_tenant(self, tenant: str, events: list[AuditEventIn]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._commit(tenant, events)
+                return
+            except IntegrityError:
+                # Usually another writer appended to this chain: reload its tail, re-encode.
+                self._chains.pop(tenant, None)
+                attempt += 1
+                if attempt >= 3 and tenant != self.fallback_tenant:
+                    if not await self.db.tenant_exists(tenant):
+                        # An event about a tenant that does not exist (e.g. a token claiming
+                        # one) is kept in the platform tenant's chain, never dropped.
+                        events = [_rehome(ev, self.fallback_tenant) for ev in events]
+                        tenant = self.fallback_tenant
+            except Exception as exc:
+                # Never drop an event: keep retrying with backoff (emit applies back-pressure).
+                self.m_errors.inc()
+                self._chains.pop(tenant, None)
+                log.error("audit commit failed; retrying", error=type(exc).__name__)
+                attempt += 1
+                await asyncio.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+
+    async def _chain(self, s: AsyncSession, tenant: str) -> Chain:
+        chain = self._chains.get(tenant)
+        if chain is None or chain.seq != await tail(s, tenant):
+            chain = await load_chain(s, tenant)
+        return chain
+
+    async def _commit(self, tenant: str, events: list[AuditEventIn]) -> None:
+        async with self.db.session(tenant) as s:
+            if not self.db.is_sqlite:
+                await s.execute(
+                    text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                    {"k": f"opsgate.audit.{tenant}"},
+                )
+            chain = (await self._chain(s, tenant)).copy()
+            prev = chain.last_hash
+            now = utcnow()
+            rows = [encode(chain, ev, now) for ev in events]
+            await s.execute(insert(AuditEvent), rows)
+            due = chain.seq - chain.checkpoint_size >= self.settings.checkpoint_every
+            if due:
+                self._add_checkpoint(s, chain)
+        self._chains[tenant] = chain
+        if due:
+            self._checkpointed_at[tenant] = time.monotonic()
+        self.m_events.inc(len(rows))
+        if self.sinks:
+            lines = []
+            for r in rows:
+                lines.append(export_line(r["data"], r["hash"], prev))
+                prev = r["hash"]
+            for sink in self.sinks:
+                sink.offer(lines)
+
+    def _add_checkpoint(self, s: AsyncSession, chain: Chain) -> None:
+        now = utcnow()
+        ts = iso(now)
+        root = chain.frontier.root().hex()
+        last = chain.last_hash.hex()
+        msg = checkpoint_message(chain.tenant, chain.seq, root, last, ts)
+        s.add(
+            AuditCheckpoint(
+                tenant_id=chain.tenant,
+                size=chain.seq,
+                root=root,
+                last_hash=last,
+                ts=now,
+                key_id=self.signer.key_id,
+                signature=self.signer.sign(msg),
+                frontier=orjson.dumps(chain.frontier.to_json()).decode(),
+            )
+        )
+        chain.checkpoint_size = chain.seq
+
+    async def _checkpoint_all(self) -> None:
+        """Time-based checkpoints: every tenant with events since its last checkpoint."""
+        for tenant, chain in list(self._chains.items()):
+            if chain.seq <= chain.checkpoint_size:
+                continue
+            try:
+                async with self.db.session(tenant) as s:
+                    fresh = (await self._chain(s, tenant)).copy()
+                    if fresh.seq > fresh.checkpoint_size:
+                        self._add_checkpoint(s, fresh)
+                self._chains[tenant] = fresh
+            except IntegrityError:
+                self._chains.pop(tenant, None)
+            except Exception as exc:
+                log.error("audit checkpoint failed", error=type(exc).__name__)
+
+
+def _rehome(ev: AuditEventIn, tenant: str) -> AuditEventIn:
+    payload = dict(ev.payload)
+    payload["claimed_tenant"] = ev.tenant
+    return AuditEventIn(
+        tenant=tenant,
+        actor=ev.actor,
+        action=ev.action,
+        resource=ev.resource,
+        outcome=ev.outcome,
+        reason=ev.reason,
+        payload=payload,
+        trace_id=ev.trace_id,
+    )
