@@ -81,12 +81,16 @@ def wrk_rps(target: Target, seconds: int, connections: int = 64) -> float | None
     if exe is None:
         return None
     script = WORK / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = [[{target.body.decode()}]]",
-             'wrk.headers["Content-Type"] = "application/json"']
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = [[{target.body.decode()}]]",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items()]
     script.write_text("\n".join(lines) + "\n")
-    cmd = pinned([exe, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
-                  target.url], 0)
+    cmd = pinned(
+        [exe, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), target.url], 0
+    )
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -122,13 +126,23 @@ def run_opsgate(mock: str, c: Counts, log_dir: Path) -> Row:
     data = WORK / "opsgate-data"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    cmd = [python(), "-m", "bench.gateway_server", "--port", str(port), "--mock", mock,
-           "--data", str(data)]
+    cmd = [
+        python(),
+        "-m",
+        "bench.gateway_server",
+        "--port",
+        str(port),
+        "--mock",
+        mock,
+        "--data",
+        str(data),
+    ]
     row = Row("OpsGate")
     with process(cmd, port, log_dir / "opsgate.log", core=1) as proc:
         key = (data / "key.txt").read_text().strip()
-        ep = Endpoint(f"http://127.0.0.1:{port}/v1", "ops-default", "slow",
-                      {"Authorization": f"Bearer {key}"})
+        ep = Endpoint(
+            f"http://127.0.0.1:{port}/v1", "ops-default", "slow", {"Authorization": f"Bearer {key}"}
+        )
         asyncio.run(measure(ep, c, proc.pid, row, c.rss_total))
     return row
 
@@ -149,14 +163,30 @@ def run_litellm(mock: str, c: Counts, log_dir: Path) -> Row | None:
         + "general_settings:\n  master_key: sk-litellm-bench\n"
         + "litellm_settings:\n  telemetry: false\n  set_verbose: false\n"
     )
-    cmd = [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port),
-           "--num_workers", "1"]
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
-           "DISABLE_SCHEMA_UPDATE": "true"}
+    cmd = [
+        str(exe),
+        "--config",
+        str(cfg),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "DISABLE_SCHEMA_UPDATE": "true",
+    }
     row = Row(f"LiteLLM {LITELLM_PIN.split('==')[1]}")
     with process(cmd, port, log_dir / "litellm.log", core=1, env=env) as proc:
-        ep = Endpoint(f"http://127.0.0.1:{port}/v1", "ops-default", "slow",
-                      {"Authorization": "Bearer sk-litellm-bench"})
+        ep = Endpoint(
+            f"http://127.0.0.1:{port}/v1",
+            "ops-default",
+            "slow",
+            {"Authorization": "Bearer sk-litellm-bench"},
+        )
         asyncio.run(measure(ep, c, proc.pid, row, c.litellm_rss))
     return row
 
@@ -189,14 +219,18 @@ def table(direct: Row, rows: list[Row]) -> list[str]:
         "|---|---|---|---|---|---|---|",
         f"| mock, direct | p50 {ms(direct.lat0.pct(50))} / p99 {ms(direct.lat0.pct(99))} ms "
         f"(absolute) | p50 {ms(direct.lat50.pct(50))} / p99 {ms(direct.lat50.pct(99))} ms "
-        f"(absolute) | – | – | TTFB {ms(d_ttfb)} ms (absolute) | 0 |",
+        f"(absolute) | - | - | TTFB {ms(d_ttfb)} ms (absolute) | 0 |",
     ]
     for r in rows:
         assert r.lat0 and r.lat50
         a0 = (r.lat0.pct(50) - direct.lat0.pct(50), r.lat0.pct(99) - direct.lat0.pct(99))
         a5 = (r.lat50.pct(50) - direct.lat50.pct(50), r.lat50.pct(99) - direct.lat50.pct(99))
-        rss = ", ".join(f"{mb:.0f} ({n // 1000}k)" if n >= 1000 else f"{mb:.0f} ({n})"
-                        for n, mb in r.rss) or "–"
+        rss = (
+            ", ".join(
+                f"{mb:.0f} ({n // 1000}k)" if n >= 1000 else f"{mb:.0f} ({n})" for n, mb in r.rss
+            )
+            or "-"
+        )
         t = statistics.median(r.ttfb) - d_ttfb if r.ttfb else float("nan")
         out.append(
             f"| {r.name} | {ms(a0[0])} / {ms(a0[1])} ms | {ms(a5[0])} / {ms(a5[1])} ms | "
@@ -210,11 +244,15 @@ def summary(rows: list[Row]) -> list[str]:
     og = rows[0]
     if og.rss and len(og.rss) == 2 and og.rss[0][1]:
         growth = (og.rss[1][1] - og.rss[0][1]) / og.rss[0][1] * 100
-        out.append(f"- OpsGate RSS {og.rss[0][0]:,} -> {og.rss[1][0]:,} requests: "
-                   f"{growth:+.1f}% (target: within ±10%).")
+        out.append(
+            f"- OpsGate RSS {og.rss[0][0]:,} -> {og.rss[1][0]:,} requests: "
+            f"{growth:+.1f}% (target: within ±10%)."
+        )
     if len(rows) > 1 and rows[1].max_rps:
-        out.append(f"- Max RPS per core, OpsGate / LiteLLM: "
-                   f"{og.max_rps / rows[1].max_rps:.1f}x (target ≥ 10x).")
+        out.append(
+            f"- Max RPS per core, OpsGate / LiteLLM: "
+            f"{og.max_rps / rows[1].max_rps:.1f}x (target ≥ 10x)."
+        )
     return out
 
 
@@ -224,7 +262,7 @@ def write_docs(lines: list[str]) -> None:
     section = "## Gateway\n\n" + "\n".join(lines) + "\n"
     m = re.search(r"^## Gateway\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
     if m:
-        text = text[: m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
+        text = text[: m.start()] + section + ("\n" if text[m.end() :] else "") + text[m.end() :]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,13 +45,18 @@ def pinned(cmd: list[str], core: int | None) -> list[str]:
 
 
 @contextmanager
-def process(cmd: list[str], port: int, log: Path, core: int | None = None,
-            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    cmd: list[str], port: int, log: Path, core: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            pinned(cmd, core), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            pinned(cmd, core),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         try:
             wait_port(port, proc)
@@ -103,9 +108,27 @@ def ensure_litellm(log: Path) -> Path | None:
     if uv is None:
         return None
     with log.open("ab") as out:
-        ok = subprocess.run([uv, "venv", "-q", str(LITELLM_VENV), "--python", "3.11"],
-                            stdout=out, stderr=out).returncode == 0
-        ok = ok and subprocess.run(
-            [uv, "pip", "install", "-q", "--python", str(LITELLM_VENV / "bin" / "python"),
-             LITELLM_PIN], stdout=out, stderr=out).returncode == 0
+        ok = (
+            subprocess.run(
+                [uv, "venv", "-q", str(LITELLM_VENV), "--python", "3.11"], stdout=out, stderr=out
+            ).returncode
+            == 0
+        )
+        ok = (
+            ok
+            and subprocess.run(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python",
+                    str(LITELLM_VENV / "bin" / "python"),
+                    LITELLM_PIN,
+                ],
+                stdout=out,
+                stderr=out,
+            ).returncode
+            == 0
+        )
     return exe if ok and exe.exists() else None

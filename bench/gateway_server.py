@@ -23,8 +23,14 @@ from opsgate.settings import Settings, load_settings
 
 def bench_settings(data: Path, mock: str, port: int) -> Settings:
     def dep(name: str, scenario: str) -> dict[str, Any]:
-        return {"name": name, "provider": "openai", "base_url": f"{mock}/{scenario}/v1",
-                "model": "up-model", "price_in_per_1m": 0.15, "price_out_per_1m": 0.6}
+        return {
+            "name": name,
+            "provider": "openai",
+            "base_url": f"{mock}/{scenario}/v1",
+            "model": "up-model",
+            "price_in_per_1m": 0.15,
+            "price_out_per_1m": 0.6,
+        }
 
     return load_settings(
         None,
@@ -50,8 +56,13 @@ async def prepare(settings: Settings) -> str:
     try:
         store = ApiKeyStore(db, resolve_secret_key(settings), settings.identity.api_key_prefix)
         issued = await store.create(
-            tenant=settings.default_tenant, name="bench", kind="service", roles=["user"],
-            scopes=[], created_by="bench", expires_at=None,
+            tenant=settings.default_tenant,
+            name="bench",
+            kind="service",
+            roles=["user"],
+            scopes=[],
+            created_by="bench",
+            expires_at=None,
         )
         return issued.key
     finally:
@@ -69,8 +80,14 @@ def main() -> None:
     (args.data / "key.txt").write_text(key)
     app = create_app(settings)
     uvicorn.run(
-        app, host="127.0.0.1", port=args.port, log_config=None, access_log=False,
-        loop="uvloop", http="httptools", server_header=False,
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
     )
 
 

@@ -84,11 +84,12 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Each domain's router; imported here so importing opsgate.app stays cheap."""
+    from opsgate.audit.api import router as audit_router
     from opsgate.gateway.api import router as gateway_router
     from opsgate.guard.api import router as guard_router
     from opsgate.identity.api import router as identity_router
 
-    routers: list[APIRouter] = [identity_router]
+    routers: list[APIRouter] = [identity_router, audit_router]
     routers.append(gateway_router)
     routers.append(guard_router)
     from opsgate.gateway.killswitch.api import router as killswitch_router

@@ -80,8 +80,9 @@ def converse_stream_frames(body: dict[str, Any]) -> list[bytes]:
         stop = "tool_use"
     else:
         for piece in ("echo:", f" {user}"):
-            out.append(frame("contentBlockDelta", {"contentBlockIndex": 0,
-                                                   "delta": {"text": piece}}))
+            out.append(
+                frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+            )
         out.append(frame("contentBlockStop", {"contentBlockIndex": 0}))
         stop = "end_turn"
     out.append(frame("messageStop", {"stopReason": stop}))

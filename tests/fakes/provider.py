@@ -98,9 +98,13 @@ class FakeProvider:
                 Route("/{sc}/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/{sc}/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/{sc}/v1/messages", self.messages, methods=["POST"]),
-                Route("/{sc}/openai/deployments/{dep}/chat/completions", self.chat, methods=["POST"]),
+                Route(
+                    "/{sc}/openai/deployments/{dep}/chat/completions", self.chat, methods=["POST"]
+                ),
                 Route("/{sc}/model/{model}/converse", self.converse, methods=["POST"]),
-                Route("/{sc}/model/{model}/converse-stream", self.converse_stream, methods=["POST"]),
+                Route(
+                    "/{sc}/model/{model}/converse-stream", self.converse_stream, methods=["POST"]
+                ),
             ]
         )
 
@@ -117,9 +121,7 @@ class FakeProvider:
         raw = await request.body()
         body = orjson.loads(raw) if raw else {}
         if self.state.record:
-            self.state.requests.append(
-                Recorded(request.url.path, dict(request.headers), body)
-            )
+            self.state.requests.append(Recorded(request.url.path, dict(request.headers), body))
         if sc.startswith("delay-"):
             await asyncio.sleep(int(sc[6:]) / 1000)
         elif sc == "hang":
@@ -168,7 +170,7 @@ class FakeProvider:
             raise
 
     async def embeddings(self, request: Request) -> Response:
-        sc, body, early = await self._begin(request)
+        _sc, body, early = await self._begin(request)
         if early is not None:
             return early
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -196,7 +198,9 @@ class FakeProvider:
         if early is not None:
             return early
         if body.get("stream"):
-            return StreamingResponse(self._messages_stream(sc, body), media_type="text/event-stream")
+            return StreamingResponse(
+                self._messages_stream(sc, body), media_type="text/event-stream"
+            )
         return Response(orjson.dumps(anthropic_message(body)), media_type="application/json")
 
     async def _messages_stream(self, sc: str, body: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -212,7 +216,7 @@ class FakeProvider:
     # -- Bedrock Converse ----------------------------------------------------------------
 
     async def converse(self, request: Request) -> Response:
-        sc, body, early = await self._begin(request)
+        _sc, body, early = await self._begin(request)
         if early is not None:
             return early
         model = request.path_params["model"]
@@ -266,8 +270,12 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
 
 def chat_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
     user = last_user_text(body["messages"])
-    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1,
-            "model": body.get("model")}
+    base = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": body.get("model"),
+    }
 
     def ch(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -278,8 +286,20 @@ def chat_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
     if tools:
         for i, name in enumerate(tools):
             args = orjson.dumps({"q": user}).decode()
-            out.append(ch({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
-                                           "function": {"name": name, "arguments": ""}}]}))
+            out.append(
+                ch(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": f"call_{i}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             half = len(args) // 2
             for piece in (args[:half], args[half:]):
                 out.append(ch({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
@@ -294,8 +314,17 @@ def chat_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
         pout = len(pieces)
     if (body.get("stream_options") or {}).get("include_usage"):
         pin = words(body["messages"])
-        out.append({**base, "choices": [], "usage": {
-            "prompt_tokens": pin, "completion_tokens": pout, "total_tokens": pin + pout}})
+        out.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": pin,
+                    "completion_tokens": pout,
+                    "total_tokens": pin + pout,
+                },
+            }
+        )
     return out
 
 
@@ -318,45 +347,94 @@ def anthropic_message(body: dict[str, Any]) -> dict[str, Any]:
     if (body.get("tool_choice") or {}).get("type") == "none":
         tools = []
     if tools:
-        content = [{"type": "tool_use", "id": f"toolu_{i}", "name": n, "input": {"q": user}}
-                   for i, n in enumerate(tools)]
+        content = [
+            {"type": "tool_use", "id": f"toolu_{i}", "name": n, "input": {"q": user}}
+            for i, n in enumerate(tools)
+        ]
         stop = "tool_use"
     else:
         content = [{"type": "text", "text": f"echo: {user}"}]
         stop = "end_turn"
     return {
-        "id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
-        "content": content, "stop_reason": stop, "stop_sequence": None,
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
         "usage": {"input_tokens": 7, "output_tokens": 3},
     }
 
 
 def anthropic_events(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     msg = anthropic_message(body)
-    start = {**msg, "content": [], "stop_reason": None,
-             "usage": {"input_tokens": 7, "output_tokens": 0}}
-    ev: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start",
-                                                               "message": start})]
+    start = {
+        **msg,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": 7, "output_tokens": 0},
+    }
+    ev: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start})
+    ]
     for i, block in enumerate(msg["content"]):
         if block["type"] == "text":
-            ev.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                               "content_block": {"type": "text", "text": ""}}))
+            ev.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
             for w in ("echo:", " " + block["text"][6:]):
-                ev.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                   "delta": {"type": "text_delta", "text": w}}))
+                ev.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": w},
+                        },
+                    )
+                )
         else:
-            ev.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                               "content_block": {**block, "input": {}}}))
+            ev.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {**block, "input": {}},
+                    },
+                )
+            )
             args = orjson.dumps(block["input"]).decode()
             for piece in (args[:5], args[5:]):
-                ev.append(("content_block_delta", {
-                    "type": "content_block_delta", "index": i,
-                    "delta": {"type": "input_json_delta", "partial_json": piece}}))
+                ev.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": piece},
+                        },
+                    )
+                )
         ev.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
     ev.append(("ping", {"type": "ping"}))
-    ev.append(("message_delta", {"type": "message_delta",
-                                 "delta": {"stop_reason": msg["stop_reason"],
-                                           "stop_sequence": None},
-                                 "usage": {"output_tokens": 3}}))
+    ev.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": 3},
+            },
+        )
+    )
     ev.append(("message_stop", {"type": "message_stop"}))
     return ev

@@ -26,9 +26,14 @@ KEY_COMBOS = [("user", ""), ("admin", ""), ("user", "model:ops-*"), ("user", "mo
 def dep(name: str, url: str, scenario: str = "ok", **kw: Any) -> dict[str, Any]:
     provider = kw.pop("provider", "openai")
     suffix = "/v1" if provider == "openai" else ""
-    out = {"name": name, "provider": provider, "base_url": f"{url}/{scenario}{suffix}",
-           "model": kw.pop("model", f"up-{name}"), "price_in_per_1m": 1.0,
-           "price_out_per_1m": 2.0}
+    out = {
+        "name": name,
+        "provider": provider,
+        "base_url": f"{url}/{scenario}{suffix}",
+        "model": kw.pop("model", f"up-{name}"),
+        "price_in_per_1m": 1.0,
+        "price_out_per_1m": 2.0,
+    }
     out.update(kw)
     return out
 
@@ -78,12 +83,14 @@ class GatewayEnv:
         return {"Authorization": f"Bearer {self.token(**kw)}"}
 
     def openai(self, **kw: Any) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key=self.token(**kw), base_url=f"{self.url}/v1",
-                                  max_retries=0, timeout=20)
+        return openai.AsyncOpenAI(
+            api_key=self.token(**kw), base_url=f"{self.url}/v1", max_retries=0, timeout=20
+        )
 
     def anthropic(self, **kw: Any) -> anthropic.AsyncAnthropic:
-        return anthropic.AsyncAnthropic(auth_token=self.token(**kw), base_url=self.url,
-                                        max_retries=0, timeout=20)
+        return anthropic.AsyncAnthropic(
+            auth_token=self.token(**kw), base_url=self.url, max_retries=0, timeout=20
+        )
 
     @property
     def audit(self) -> list[Any]:
@@ -129,8 +136,12 @@ async def _keys(rt: Any) -> dict[tuple[str, str], str]:
     out = {}
     for roles, scopes in KEY_COMBOS:
         issued = await store.create(
-            tenant=rt.settings.default_tenant, name=f"t-{roles}-{scopes}", kind="user",
-            roles=roles.split(","), scopes=[scopes] if scopes else [], created_by="test",
+            tenant=rt.settings.default_tenant,
+            name=f"t-{roles}-{scopes}",
+            kind="user",
+            roles=roles.split(","),
+            scopes=[scopes] if scopes else [],
+            created_by="test",
             expires_at=None,
         )
         out[(roles, scopes)] = issued.key

@@ -15,8 +15,9 @@ async def _post(gw: GatewayEnv, body: bytes | dict[str, object], **kw: object) -
     async with httpx.AsyncClient(base_url=gw.url, timeout=10) as c:
         if isinstance(body, bytes):
             return await c.post(
-                "/v1/chat/completions", content=body, headers={**gw.headers(),
-                                                              "content-type": "application/json"}
+                "/v1/chat/completions",
+                content=body,
+                headers={**gw.headers(), "content-type": "application/json"},
             )
         return await c.post("/v1/chat/completions", json=body, headers=gw.headers())
 
@@ -34,15 +35,24 @@ async def test_malformed_json(gw: GatewayEnv) -> None:
         ({"model": "ops-default", "messages": "hello"}, "messages"),
         ({"model": "ops-default", "messages": MSG, "temperature": "hot"}, "temperature"),
         ({"model": "ops-default", "messages": MSG, "stream": "yes"}, "stream"),
-        ({"model": "ops-default", "messages": [{"role": "wizard", "content": "x"}]},
-         "messages.0.role"),
+        (
+            {"model": "ops-default", "messages": [{"role": "wizard", "content": "x"}]},
+            "messages.0.role",
+        ),
         ({"model": 42, "messages": MSG}, "model"),
         ({"messages": MSG}, "model"),
-        ({"model": "ops-default", "messages": MSG, "response_format": {"type": "yaml"}},
-         "response_format.type"),
-        ({"model": "ops-default", "messages": MSG,
-          "tools": [{"type": "function", "function": {"name": "a", "evil": 1}}]},
-         "tools.0.function.evil"),
+        (
+            {"model": "ops-default", "messages": MSG, "response_format": {"type": "yaml"}},
+            "response_format.type",
+        ),
+        (
+            {
+                "model": "ops-default",
+                "messages": MSG,
+                "tools": [{"type": "function", "function": {"name": "a", "evil": 1}}],
+            },
+            "tools.0.function.evil",
+        ),
     ],
 )
 async def test_wrong_types(gw: GatewayEnv, body: dict[str, object], param: str) -> None:
@@ -81,7 +91,8 @@ async def test_unknown_model_404(gw: GatewayEnv) -> None:
 async def test_model_not_allowed_403(gw: GatewayEnv) -> None:
     with pytest.raises(openai.PermissionDeniedError) as info:
         await gw.openai(roles="user").chat.completions.create(
-            model="admin-only", messages=MSG  # type: ignore[arg-type]
+            model="admin-only",
+            messages=MSG,  # type: ignore[arg-type]
         )
     assert info.value.code == "model_not_allowed"
     assert gw.fake.requests == []
@@ -91,7 +102,8 @@ async def test_model_not_allowed_403(gw: GatewayEnv) -> None:
 async def test_scoped_key_outside_scope_403(gw: GatewayEnv) -> None:
     with pytest.raises(openai.PermissionDeniedError):
         await gw.openai(scopes="model:embed").chat.completions.create(
-            model="ops-default", messages=MSG  # type: ignore[arg-type]
+            model="ops-default",
+            messages=MSG,  # type: ignore[arg-type]
         )
 
 
@@ -120,9 +132,27 @@ async def test_unauthenticated_401(gw: GatewayEnv) -> None:
 
 async def test_tools_on_model_without_tool_capability(make_gateway: MakeGateway) -> None:
     url = "http://127.0.0.1:9"
-    gw = await make_gateway({"plain": {"deployments": [
-        {"name": "p", "provider": "openai", "base_url": url, "model": "m",
-         "capabilities": ["chat"]}]}})
-    r = await _post(gw, {"model": "plain", "messages": MSG,
-                         "tools": [{"type": "function", "function": {"name": "t"}}]})
+    gw = await make_gateway(
+        {
+            "plain": {
+                "deployments": [
+                    {
+                        "name": "p",
+                        "provider": "openai",
+                        "base_url": url,
+                        "model": "m",
+                        "capabilities": ["chat"],
+                    }
+                ]
+            }
+        }
+    )
+    r = await _post(
+        gw,
+        {
+            "model": "plain",
+            "messages": MSG,
+            "tools": [{"type": "function", "function": {"name": "t"}}],
+        },
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_capability"

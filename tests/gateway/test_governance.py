@@ -74,8 +74,11 @@ async def test_quota_rpm_429_with_retry_after(make_gateway: MakeGateway) -> None
     for _ in range(2):
         await client.chat.completions.create(model="ops-default", messages=msgs)
     async with httpx.AsyncClient(base_url=gw.url) as c:
-        r = await c.post("/v1/chat/completions", headers=gw.headers(),
-                         json={"model": "ops-default", "messages": msgs})
+        r = await c.post(
+            "/v1/chat/completions",
+            headers=gw.headers(),
+            json={"model": "ops-default", "messages": msgs},
+        )
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) >= 1
     assert r.json()["error"]["code"] == "rate_limit_exceeded"
@@ -90,8 +93,9 @@ async def test_quota_concurrency_released_after_failures(make_gateway: MakeGatew
     msgs: Any = [{"role": "user", "content": "x"}]
     with pytest.raises(openai.APIStatusError):
         await client.chat.completions.create(model="garbage-chat", messages=msgs)
-    stream = await client.chat.completions.create(model="midstream-chat", messages=msgs,
-                                                  stream=True)
+    stream = await client.chat.completions.create(
+        model="midstream-chat", messages=msgs, stream=True
+    )
     with pytest.raises(openai.APIError):
         async for _ in stream:
             pass
@@ -149,8 +153,11 @@ async def test_metrics_and_genai_span(gw: GatewayEnv) -> None:
         model="fallback-chat", messages=[{"role": "user", "content": "hello"}], max_tokens=9
     )
     await asyncio.sleep(0.05)
-    spans = [s for s in exporter.get_finished_spans() if s.attributes
-             and s.attributes.get("gen_ai.operation.name") == "chat"]
+    spans = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.attributes and s.attributes.get("gen_ai.operation.name") == "chat"
+    ]
     assert spans
     a = spans[-1].attributes or {}
     assert a["gen_ai.request.model"] == "fallback-chat"
@@ -160,7 +167,8 @@ async def test_metrics_and_genai_span(gw: GatewayEnv) -> None:
     text = gw.runtime.metrics.render().decode()
     for line in (
         'opsgate_gateway_requests_total{deployment="good",model="fallback-chat",status="200"} 1.0',
-        'opsgate_gateway_tokens_total{deployment="good",direction="output",model="fallback-chat"} 2.0',
+        'opsgate_gateway_tokens_total{deployment="good",direction="output",'
+        'model="fallback-chat"} 2.0',
         'opsgate_gateway_breaker_state{deployment="rl"} 0.0',
         'opsgate_gateway_fallbacks_total{deployment="boom",model="fallback-chat",reason="500"} 1.0',
     ):
@@ -184,4 +192,6 @@ async def test_breaker_opens_and_shows_in_health(make_gateway: MakeGateway) -> N
         denied = await c.get("/api/v1/gateway/deployments", headers=gw.headers())
     assert h.json()["deployments"]["rl"]["state"] == "open"
     assert denied.status_code == 403
-    assert 'opsgate_gateway_breaker_state{deployment="rl"} 2.0' in gw.runtime.metrics.render().decode()
+    assert (
+        'opsgate_gateway_breaker_state{deployment="rl"} 2.0' in gw.runtime.metrics.render().decode()
+    )

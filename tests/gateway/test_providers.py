@@ -30,10 +30,13 @@ from opsgate.gateway.sse import iter_sse
 from opsgate.gateway.upstream_http import UpstreamClient
 from tests.fakes.provider import FakeProvider
 
-TOOLS = [{"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}},
-         {"type": "function", "function": {"name": "b"}}]
-AWS = Credentials(orjson.dumps({"aws_access_key_id": "AKIDEXAMPLE",
-                                "aws_secret_access_key": "secret"}).decode())
+TOOLS = [
+    {"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}},
+    {"type": "function", "function": {"name": "b"}},
+]
+AWS = Credentials(
+    orjson.dumps({"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret"}).decode()
+)
 
 
 def _client() -> UpstreamClient:
@@ -41,8 +44,13 @@ def _client() -> UpstreamClient:
 
 
 def _dep(provider: str, base: str, **kw: Any) -> DeploymentSettings:
-    return DeploymentSettings(name=f"d-{provider}", provider=provider,  # type: ignore[arg-type]
-                              base_url=base, model=kw.pop("model", "up-model"), **kw)
+    return DeploymentSettings(
+        name=f"d-{provider}",
+        provider=provider,  # type: ignore[arg-type]
+        base_url=base,
+        model=kw.pop("model", "up-model"),
+        **kw,
+    )
 
 
 async def _collect(it: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -58,7 +66,9 @@ def _args(chunks: list[dict[str, Any]]) -> dict[int, str]:
     for c in chunks:
         for ch in c["choices"]:
             for tc in ch["delta"].get("tool_calls") or ():
-                out[tc["index"]] = out.get(tc["index"], "") + (tc["function"].get("arguments") or "")
+                out[tc["index"]] = out.get(tc["index"], "") + (
+                    tc["function"].get("arguments") or ""
+                )
     return out
 
 
@@ -66,17 +76,29 @@ async def test_openai_compat_errors(fake: FakeProvider) -> None:
     p = OpenAICompatProvider(_client())
     url = fake.url  # type: ignore[attr-defined]
     with pytest.raises(UpstreamStatusError) as info:
-        await p.chat(ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
-                     _dep("openai", f"{url}/429-7/v1"), Credentials(), timeout=5)
+        await p.chat(
+            ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
+            _dep("openai", f"{url}/429-7/v1"),
+            Credentials(),
+            timeout=5,
+        )
     assert info.value.upstream_status == 429 and info.value.retry_after == 7.0
     assert "fake upstream error" in (info.value.upstream_body or "")
     with pytest.raises(UpstreamError) as info2:
-        await p.chat(ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
-                     _dep("openai", f"{url}/garbage/v1"), Credentials(), timeout=5)
+        await p.chat(
+            ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
+            _dep("openai", f"{url}/garbage/v1"),
+            Credentials(),
+            timeout=5,
+        )
     assert info2.value.code == "upstream_invalid_response"
     with pytest.raises(UpstreamError) as info3:
-        await p.chat(ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
-                     _dep("openai", "http://127.0.0.1:1/v1"), Credentials(), timeout=5)
+        await p.chat(
+            ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
+            _dep("openai", "http://127.0.0.1:1/v1"),
+            Credentials(),
+            timeout=5,
+        )
     assert info3.value.code == "upstream_unreachable"
     await p.aclose()
 
@@ -84,8 +106,12 @@ async def test_openai_compat_errors(fake: FakeProvider) -> None:
 async def test_openai_compat_sends_key_and_model(fake: FakeProvider) -> None:
     p = OpenAICompatProvider(_client())
     url = fake.url  # type: ignore[attr-defined]
-    await p.chat(ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
-                 _dep("openai", f"{url}/ok/v1"), Credentials("sk-123"), timeout=5)
+    await p.chat(
+        ChatRequest({"messages": [{"role": "user", "content": "x"}]}),
+        _dep("openai", f"{url}/ok/v1"),
+        Credentials("sk-123"),
+        timeout=5,
+    )
     rec = fake.requests[-1]
     assert rec.headers["authorization"] == "Bearer sk-123" and rec.body["model"] == "up-model"
     await p.aclose()
@@ -114,8 +140,9 @@ async def test_azure_key_and_entra(fake: FakeProvider) -> None:
     assert rec.headers["api-key"] == "azkey" and "authorization" not in rec.headers
     entra = _dep("azure", f"{url}/ok", model="gpt4o-prod", auth="entra")
     await p.chat(ChatRequest(body), entra, Credentials(), timeout=5)
-    chunks = await _collect(p.stream_chat(ChatRequest(body, stream=True), entra, Credentials(),
-                                          timeout=5))
+    chunks = await _collect(
+        p.stream_chat(ChatRequest(body, stream=True), entra, Credentials(), timeout=5)
+    )
     assert _text(chunks) == "echo: hi"
     assert fake.requests[-1].headers["authorization"] == "Bearer entra-1"
     assert calls == ["https://cognitiveservices.azure.com/.default"]  # cached, asked once
@@ -126,10 +153,14 @@ async def test_anthropic_native_translation(fake: FakeProvider) -> None:
     url = fake.url  # type: ignore[attr-defined]
     p = AnthropicProvider(_client())
     dep = _dep("anthropic", f"{url}/ok", model="claude-x")
-    body = {"messages": [{"role": "system", "content": "sys"},
-                         {"role": "user", "content": "q"}],
-            "tools": TOOLS, "tool_choice": "required", "parallel_tool_calls": False,
-            "stop": "END", "temperature": 1.7}
+    body = {
+        "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "q"}],
+        "tools": TOOLS,
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+        "stop": "END",
+        "temperature": 1.7,
+    }
     r = await p.chat(ChatRequest(body), dep, Credentials("ak"), timeout=5)
     sent = fake.requests[-1]
     assert sent.headers["x-api-key"] == "ak" and sent.headers["anthropic-version"]
@@ -139,8 +170,9 @@ async def test_anthropic_native_translation(fake: FakeProvider) -> None:
     assert sent.body["tools"][0]["input_schema"] == {"type": "object"}
     calls = r.body["choices"][0]["message"]["tool_calls"]
     assert [c["function"]["name"] for c in calls] == ["a", "b"]
-    chunks = await _collect(p.stream_chat(ChatRequest(body, stream=True), dep, Credentials(),
-                                          timeout=5))
+    chunks = await _collect(
+        p.stream_chat(ChatRequest(body, stream=True), dep, Credentials(), timeout=5)
+    )
     assert {i: orjson.loads(a) for i, a in _args(chunks).items()} == {0: {"q": "q"}, 1: {"q": "q"}}
     assert chunks[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
     mid = _dep("anthropic", f"{url}/midstream")
@@ -154,25 +186,42 @@ async def test_anthropic_tool_results_merge_into_user_turn(fake: FakeProvider) -
     p = AnthropicProvider(_client())
     msgs = [
         {"role": "user", "content": "q"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x":1}'}},
-            {"id": "c2", "type": "function", "function": {"name": "b", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x":1}'}},
+                {"id": "c2", "type": "function", "function": {"name": "b", "arguments": "{}"}},
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "r1"},
         {"role": "tool", "tool_call_id": "c2", "content": "r2"},
-        {"role": "user", "content": [{"type": "text", "text": "and?"},
-                                     {"type": "image_url",
-                                      "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "and?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        },
     ]
-    await p.chat(ChatRequest({"messages": msgs}), _dep("anthropic", f"{url}/ok"), Credentials(),
-                 timeout=5)
+    await p.chat(
+        ChatRequest({"messages": msgs}), _dep("anthropic", f"{url}/ok"), Credentials(), timeout=5
+    )
     turns = fake.requests[-1].body["messages"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
-    assert turns[1]["content"][0] == {"type": "tool_use", "id": "c1", "name": "a",
-                                      "input": {"x": 1}}
+    assert turns[1]["content"][0] == {
+        "type": "tool_use",
+        "id": "c1",
+        "name": "a",
+        "input": {"x": 1},
+    }
     kinds = [b["type"] for b in turns[2]["content"]]
     assert kinds == ["tool_result", "tool_result", "text", "image"]
-    assert turns[2]["content"][3]["source"] == {"type": "base64", "media_type": "image/png",
-                                                "data": "AAAA"}
+    assert turns[2]["content"][3]["source"] == {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": "AAAA",
+    }
     await p.aclose()
 
 
@@ -180,9 +229,12 @@ async def test_bedrock_converse_and_stream(fake: FakeProvider) -> None:
     url = fake.url  # type: ignore[attr-defined]
     p = BedrockProvider(connect_timeout=2, read_timeout=5)
     dep = _dep("bedrock", f"{url}/ok", model="anthropic.claude-3", region="eu-west-1")
-    body = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
-            "max_tokens": 50, "tools": TOOLS, "tool_choice": {"type": "function",
-                                                              "function": {"name": "b"}}}
+    body = {
+        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+        "max_tokens": 50,
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "function": {"name": "b"}},
+    }
     r = await p.chat(ChatRequest(body), dep, AWS, timeout=10)
     sent = fake.requests[-1]
     assert sent.path == "/ok/model/anthropic.claude-3/converse"
@@ -197,16 +249,21 @@ async def test_bedrock_converse_and_stream(fake: FakeProvider) -> None:
     assert _text(chunks) == "echo: hi there"
     assert chunks[-1]["usage"]["prompt_tokens"] == 11
     tools = await _collect(p.stream_chat(ChatRequest(body, stream=True), dep, AWS, timeout=10))
-    assert {i: orjson.loads(a) for i, a in _args(tools).items()} == {0: {"q": "hi"},
-                                                                     1: {"q": "hi"}}
+    assert {i: orjson.loads(a) for i, a in _args(tools).items()} == {0: {"q": "hi"}, 1: {"q": "hi"}}
     with pytest.raises(UpstreamStatusError) as info:
-        await p.chat(ChatRequest(plain), _dep("bedrock", f"{url}/429", region="eu-west-1"),
-                     AWS, timeout=10)
+        await p.chat(
+            ChatRequest(plain), _dep("bedrock", f"{url}/429", region="eu-west-1"), AWS, timeout=10
+        )
     assert info.value.upstream_status == 429
     with pytest.raises(UpstreamError):
-        await _collect(p.stream_chat(ChatRequest(plain, stream=True),
-                                     _dep("bedrock", f"{url}/midstream", region="eu-west-1"),
-                                     AWS, timeout=10))
+        await _collect(
+            p.stream_chat(
+                ChatRequest(plain, stream=True),
+                _dep("bedrock", f"{url}/midstream", region="eu-west-1"),
+                AWS,
+                timeout=10,
+            )
+        )
     await p.aclose()
 
 

@@ -18,11 +18,27 @@ URL = "http://127.0.0.1:9/v1"
 
 def _settings(strategy: str = "ordered", **model: Any) -> GatewaySettings:
     deps = model.pop("deployments", None) or [
-        {"name": "ext-a", "provider": "openai", "base_url": URL, "model": "a",
-         "price_in_per_1m": 10, "price_out_per_1m": 30, "weight": 1},
-        {"name": "local", "provider": "openai", "base_url": URL, "model": "b",
-         "location": "in_tenant", "price_in_per_1m": 0.1, "price_out_per_1m": 0.1,
-         "context_window": 1000, "capabilities": ["chat", "stream"], "weight": 3},
+        {
+            "name": "ext-a",
+            "provider": "openai",
+            "base_url": URL,
+            "model": "a",
+            "price_in_per_1m": 10,
+            "price_out_per_1m": 30,
+            "weight": 1,
+        },
+        {
+            "name": "local",
+            "provider": "openai",
+            "base_url": URL,
+            "model": "b",
+            "location": "in_tenant",
+            "price_in_per_1m": 0.1,
+            "price_out_per_1m": 0.1,
+            "context_window": 1000,
+            "capabilities": ["chat", "stream"],
+            "weight": 3,
+        },
     ]
     return GatewaySettings(
         models={"m": {"deployments": deps, "strategy": strategy, **model}},
@@ -34,9 +50,13 @@ def _plan(s: GatewaySettings, needs: Needs | None = None, **kw: Any) -> list[str
     kw.setdefault("in_tenant_only", False)
     kw.setdefault("max_cost", None)
     plan = plan_route(
-        "m", s.models["m"], needs or Needs(frozenset({"chat"}), 10, 10),
-        health=kw.pop("health", HealthBoard(s)), killed=kw.pop("killed", lambda _n: False),
-        rng=random.Random(1), **kw,
+        "m",
+        s.models["m"],
+        needs or Needs(frozenset({"chat"}), 10, 10),
+        health=kw.pop("health", HealthBoard(s)),
+        killed=kw.pop("killed", lambda _n: False),
+        rng=random.Random(1),
+        **kw,
     )
     return [d.name for d in plan.candidates]
 
@@ -98,9 +118,18 @@ def test_lowest_cost_and_latency_strategies() -> None:
 def test_weighted_spreads_by_weight() -> None:
     s = _settings("weighted")
     firsts = [
-        plan_route("m", s.models["m"], Needs(frozenset({"chat"}), 1, 1), in_tenant_only=False,
-                   max_cost=None, health=HealthBoard(s), killed=lambda _n: False,
-                   rng=random.Random(i)).candidates[0].name
+        plan_route(
+            "m",
+            s.models["m"],
+            Needs(frozenset({"chat"}), 1, 1),
+            in_tenant_only=False,
+            max_cost=None,
+            health=HealthBoard(s),
+            killed=lambda _n: False,
+            rng=random.Random(i),
+        )
+        .candidates[0]
+        .name
         for i in range(400)
     ]
     share = firsts.count("local") / len(firsts)
@@ -141,8 +170,11 @@ def test_failed_trial_reopens() -> None:
 
 
 def test_bulkhead_limits_inflight() -> None:
-    s = _settings(deployments=[{"name": "x", "provider": "openai", "base_url": URL,
-                                "model": "a", "max_concurrency": 2}])
+    s = _settings(
+        deployments=[
+            {"name": "x", "provider": "openai", "base_url": URL, "model": "a", "max_concurrency": 2}
+        ]
+    )
     h = HealthBoard(s).get("x")
     assert h.acquire(0) and h.acquire(0) and not h.acquire(0)
     h.release()

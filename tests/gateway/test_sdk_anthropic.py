@@ -97,7 +97,10 @@ async def test_messages_stream_tool_use_input_json_delta(gw: GatewayEnv) -> None
                 partial += 1
         final = await stream.get_final_message()
     uses = [b for b in final.content if b.type == "tool_use"]
-    assert [(u.name, u.input) for u in uses] == [("get_pod", {"q": "go"}), ("get_node", {"q": "go"})]
+    assert [(u.name, u.input) for u in uses] == [
+        ("get_pod", {"q": "go"}),
+        ("get_node", {"q": "go"}),
+    ]
     assert partial == 4
     assert final.stop_reason == "tool_use"
 

@@ -91,7 +91,9 @@ async def test_streamed_tool_call_deltas(gw: GatewayEnv) -> None:
             deltas += 1
             if tc.function and tc.function.name:
                 names[tc.index] = tc.function.name
-            args[tc.index] = args.get(tc.index, "") + ((tc.function and tc.function.arguments) or "")
+            args[tc.index] = args.get(tc.index, "") + (
+                (tc.function and tc.function.arguments) or ""
+            )
     assert names == {0: "get_pod", 1: "get_node"}
     assert {i: orjson.loads(a) for i, a in args.items()} == {0: {"q": "status"}, 1: {"q": "status"}}
     assert deltas == 6  # start + two argument fragments per call, passed through one by one

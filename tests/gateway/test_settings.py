@@ -12,14 +12,22 @@ from opsgate.settings import load_settings
 
 def _load(tmp_path: Any, dep: dict[str, Any]) -> Any:
     base = {"name": "d", "provider": "openai", "model": "m"}
-    return load_settings(None, data_dir=tmp_path,
-                         gateway={"models": {"m": {"deployments": [{**base, **dep}]}}})
+    return load_settings(
+        None, data_dir=tmp_path, gateway={"models": {"m": {"deployments": [{**base, **dep}]}}}
+    )
 
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "gopher://x", "ftp://h/v1", "//host/v1", "http://u:p@h/v1",
-     "http://h/v1?x=1", "javascript:alert(1)"],
+    [
+        "file:///etc/passwd",
+        "gopher://x",
+        "ftp://h/v1",
+        "//host/v1",
+        "http://u:p@h/v1",
+        "http://h/v1?x=1",
+        "javascript:alert(1)",
+    ],
 )
 def test_bad_base_urls_refused(tmp_path: Any, url: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -49,12 +57,21 @@ def test_unknown_keys_refused(tmp_path: Any) -> None:
 def test_same_deployment_twice_must_match(tmp_path: Any) -> None:
     d = {"name": "d", "provider": "openai", "model": "m", "base_url": "https://x/v1"}
     with pytest.raises(ConfigError):
-        load_settings(None, data_dir=tmp_path, gateway={"models": {
-            "a": {"deployments": [d]},
-            "b": {"deployments": [{**d, "model": "other"}]},
-        }})
-    ok = load_settings(None, data_dir=tmp_path, gateway={"models": {
-        "a": {"deployments": [d]}, "b": {"deployments": [d]}}})
+        load_settings(
+            None,
+            data_dir=tmp_path,
+            gateway={
+                "models": {
+                    "a": {"deployments": [d]},
+                    "b": {"deployments": [{**d, "model": "other"}]},
+                }
+            },
+        )
+    ok = load_settings(
+        None,
+        data_dir=tmp_path,
+        gateway={"models": {"a": {"deployments": [d]}, "b": {"deployments": [d]}}},
+    )
     assert set(ok.gateway.models) == {"a", "b"}
 
 

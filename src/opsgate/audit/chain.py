@@ -30,7 +30,9 @@ class Chain:
     checkpoint_size: int = 0
 
     def copy(self) -> Chain:
-        return Chain(self.tenant, self.seq, self.last_hash, self.frontier.copy(), self.checkpoint_size)
+        return Chain(
+            self.tenant, self.seq, self.last_hash, self.frontier.copy(), self.checkpoint_size
+        )
 
 
 def encode(chain: Chain, ev: AuditEventIn, now: datetime) -> dict[str, Any]:

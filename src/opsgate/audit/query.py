@@ -80,7 +80,7 @@ async def list_events(
     async with db.session(tenant) as s:
         rows = (await s.execute(q)).all()
     items = []
-    for seq, data, digest in rows[:limit]:
+    for _seq, data, digest in rows[:limit]:
         doc = orjson.loads(data)
         doc["hash"] = digest.hex()
         items.append(doc)

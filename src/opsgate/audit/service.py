@@ -133,19 +133,22 @@ class AuditLog:
                 # Usually another writer appended to this chain: reload its tail, re-encode.
                 self._chains.pop(tenant, None)
                 attempt += 1
-                if attempt >= 3 and tenant != self.fallback_tenant:
-                    if not await self.db.tenant_exists(tenant):
-                        # An event about a tenant that does not exist (e.g. a token claiming
-                        # one) is kept in the platform tenant's chain, never dropped.
-                        events = [_rehome(ev, self.fallback_tenant) for ev in events]
-                        tenant = self.fallback_tenant
+                # An event about a tenant that does not exist (e.g. a token claiming one) is
+                # kept in the platform tenant's chain, never dropped.
+                if (
+                    attempt >= 3
+                    and tenant != self.fallback_tenant
+                    and not await self.db.tenant_exists(tenant)
+                ):
+                    events = [_rehome(ev, self.fallback_tenant) for ev in events]
+                    tenant = self.fallback_tenant
             except Exception as exc:
                 # Never drop an event: keep retrying with backoff (emit applies back-pressure).
                 self.m_errors.inc()
                 self._chains.pop(tenant, None)
                 log.error("audit commit failed; retrying", error=type(exc).__name__)
                 attempt += 1
-                await asyncio.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+                await asyncio.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
 
     async def _chain(self, s: AsyncSession, tenant: str) -> Chain:
         chain = self._chains.get(tenant)
@@ -163,11 +166,15 @@ class AuditLog:
             chain = (await self._chain(s, tenant)).copy()
             prev = chain.last_hash
             now = utcnow()
-            rows = [encode(chain, ev, now) for ev in events]
+            rows = []
+            due = False
+            for ev in events:
+                rows.append(encode(chain, ev, now))
+                # Checkpoint exactly every N events, even in the middle of a batch.
+                if chain.seq - chain.checkpoint_size >= self.settings.checkpoint_every:
+                    self._add_checkpoint(s, chain)
+                    due = True
             await s.execute(insert(AuditEvent), rows)
-            due = chain.seq - chain.checkpoint_size >= self.settings.checkpoint_every
-            if due:
-                self._add_checkpoint(s, chain)
         self._chains[tenant] = chain
         if due:
             self._checkpointed_at[tenant] = time.monotonic()

@@ -64,9 +64,16 @@ class _QueuedSink:
     async def _run(self) -> None:
         while True:
             batch = await self.queue.get()
+            taken = 1
             while not self.queue.empty() and len(batch) < 5000:
                 batch.extend(self.queue.get_nowait())
-            await self.deliver(batch)
+                taken += 1
+            try:
+                await self.deliver(batch)
+            except Exception as exc:
+                log.error("audit sink failed", sink=self.name, error=type(exc).__name__)
+            for _ in range(taken):
+                self.queue.task_done()
 
     async def deliver(self, lines: list[bytes]) -> None:
         raise NotImplementedError
@@ -75,8 +82,7 @@ class _QueuedSink:
         # Deliver what is queued (bounded by a timeout), then stop.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
-                while not self.queue.empty():
-                    await asyncio.sleep(0.01)
+                await self.queue.join()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -129,6 +135,6 @@ class WebhookSink(_QueuedSink):
                     return
             except httpx.HTTPError as exc:
                 log.warning("audit webhook failed", error=type(exc).__name__, attempt=attempt)
-            await asyncio.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+            await asyncio.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
         self.failures += 1
         self.dropped += len(lines)

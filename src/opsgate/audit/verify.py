@@ -105,11 +105,22 @@ async def verify_tenant(
 
     async for seq, eid, actor, action, resource, outcome, data, digest in _rows(db, tenant):
         if seq != expected:
-            what = "event missing (deleted)" if seq > expected else "unexpected sequence"
-            return fail(expected, None, f"{what}: expected seq {expected}, found {seq}")
+            return fail(
+                expected,
+                None,
+                f"sequence gap (an event was deleted or inserted): expected seq {expected}, "
+                f"found {seq}",
+            )
+        # A tampered row may not even have the stored types any more (e.g. SQLite turning a
+        # blob into text): coerce, and let the hash comparison judge.
+        data = data.encode() if isinstance(data, str) else bytes(data or b"")
+        digest = digest.encode() if isinstance(digest, str) else bytes(digest or b"")
         if hashlib.sha256(prev + data).digest() != digest:
             return fail(seq, eid, "hash mismatch: event modified, inserted or reordered")
-        doc = orjson.loads(data)
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return fail(seq, eid, "event data is not valid JSON")
         if (doc.get("tenant"), doc.get("seq"), doc.get("id"), doc.get("actor"),
                 doc.get("action"), doc.get("resource"), doc.get("outcome")) != (
                 tenant, seq, eid, actor, action, resource, outcome):  # fmt: skip
@@ -165,7 +176,9 @@ async def verify(
         if key[0] not in tenants:
             continue
         if report.tenants.get(key[0], 0) < key[1]:
-            report.first_problem = Problem(key[0], key[1], None, "log truncated below an exported checkpoint")
+            report.first_problem = Problem(
+                key[0], key[1], None, "log truncated below an exported checkpoint"
+            )
             return report
         if report.roots.get(key) != ck.get("root"):
             report.first_problem = Problem(

@@ -48,8 +48,6 @@ async def build_audit_log(
     fallback_tenant: str = "default",
 ) -> AuditLog:
     sinks, _client = await build_sinks(settings, resolve)
-    log = AuditLog(
-        db, settings, Signer.from_data_dir(data_dir), sinks, registry, fallback_tenant
-    )
+    log = AuditLog(db, settings, Signer.from_data_dir(data_dir), sinks, registry, fallback_tenant)
     await log.start()
     return log

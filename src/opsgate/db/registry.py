@@ -1,21 +1,28 @@
 """Imports every domain's tables so `Base.metadata` is complete (for migrations and grants).
 
-Add one line here when a domain gains a `models.py`.
+Add a line to MODEL_MODULES when a domain gains a `models.py`.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from opsgate.db.base import Base
+
+MODEL_MODULES = (
+    "opsgate.audit.models",
+    "opsgate.db.base",
+    "opsgate.gateway.killswitch.models",
+    "opsgate.gateway.usage.models",
+    "opsgate.guard.models",
+    "opsgate.identity.models",
+)
 
 
 def metadata_tables() -> dict[str, object]:
-    import opsgate.audit.models  # noqa: F401
-    import opsgate.db.base  # noqa: F401  (tenants)
-    import opsgate.gateway.killswitch.models  # noqa: F401
-    import opsgate.gateway.usage.models  # noqa: F401
-    import opsgate.guard.models
-    import opsgate.identity.models  # noqa: F401
-
+    # Importing a models module registers its tables on Base.metadata.
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
     return dict(Base.metadata.tables)
 
 

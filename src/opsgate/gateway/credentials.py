@@ -21,7 +21,7 @@ class SecretSource(Protocol):
 
 class CredentialCache:
     def __init__(self, source: SecretSource | None, ttl_seconds: float) -> None:
-        self._source = source
+        self.source = source
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, Credentials]] = {}
         self._none = Credentials()
@@ -34,13 +34,13 @@ class CredentialCache:
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
-        if self._source is None:
+        if self.source is None:
             raise UpstreamError(
                 f"deployment {dep.name} needs a vault secret but no vault is configured",
                 code="provider_misconfigured",
             )
         try:
-            value = await self._source.resolve(ref)
+            value = await self.source.resolve(ref)
         except Exception as exc:
             # The reference name is configuration, not a secret; the value never appears.
             raise UpstreamError(

@@ -53,9 +53,14 @@ def make_key(ks_harness: AppHarness) -> MakeKey:
         if tenant != rt.settings.default_tenant:
             await rt.db.ensure_tenant(tenant)
         issued = await rt.identity.keys.create(
-            tenant=tenant, name=name, kind="service", roles=list(roles), scopes=[],
-            created_by="test", expires_at=None,
-        )  # fmt: skip
+            tenant=tenant,
+            name=name,
+            kind="service",
+            roles=list(roles),
+            scopes=[],
+            created_by="test",
+            expires_at=None,
+        )
         return issued.key, issued.key_id
 
     return _make

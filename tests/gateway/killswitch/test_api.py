@@ -24,9 +24,10 @@ async def test_kill_model_refuses_it_and_revive_restores(ks_harness: AppHarness)
     h = ks_harness
     ks = h.runtime.killswitches
     r = await h.client.post(
-        URL, json={"scope": "model", "target": "ops-default", "reason": "cost runaway"},
+        URL,
+        json={"scope": "model", "target": "ops-default", "reason": "cost runaway"},
         headers=h.auth(),
-    )  # fmt: skip
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["scope"] == "model" and body["target"] == "ops-default"
@@ -37,8 +38,9 @@ async def test_kill_model_refuses_it_and_revive_restores(ks_harness: AppHarness)
     ks.check(model="other", key_id=None)  # other models are untouched
     assert [i["target"] for i in await _active(h)] == ["ops-default"]
 
-    r = await h.client.delete(f"{URL}/model/ops-default", params={"reason": "fixed"},
-                              headers=h.auth())  # fmt: skip
+    r = await h.client.delete(
+        f"{URL}/model/ops-default", params={"reason": "fixed"}, headers=h.auth()
+    )
     assert r.status_code == 200, r.text
     assert r.json()["reason"] == "fixed"
     ks.check(model="ops-default", key_id=None)
@@ -48,18 +50,23 @@ async def test_kill_model_refuses_it_and_revive_restores(ks_harness: AppHarness)
 async def test_platform_and_deployment_switches(ks_harness: AppHarness) -> None:
     h = ks_harness
     ks = h.runtime.killswitches
-    r = await h.client.post(URL, json={"scope": "deployment", "target": "primary",
-                                       "reason": "provider incident"}, headers=h.auth())  # fmt: skip
+    r = await h.client.post(
+        URL,
+        json={"scope": "deployment", "target": "primary", "reason": "provider incident"},
+        headers=h.auth(),
+    )
     assert r.status_code == 201
     assert ks.is_killed_deployment("primary") and not ks.is_killed_deployment("spare")
     ks.check(model="ops-default", key_id=None)  # a deployment switch only reroutes
-    r = await h.client.post(URL, json={"scope": "platform", "reason": "breach drill"},
-                            headers=h.auth())  # fmt: skip
+    r = await h.client.post(
+        URL, json={"scope": "platform", "reason": "breach drill"}, headers=h.auth()
+    )
     assert r.status_code == 201 and r.json()["target"] == "*"
     with pytest.raises(Unavailable, match="breach drill"):
         ks.check(model="other", key_id=None)
-    r = await h.client.request("DELETE", f"{URL}/platform/*", json={"reason": "drill over"},
-                               headers=h.auth())  # fmt: skip
+    r = await h.client.request(
+        "DELETE", f"{URL}/platform/*", json={"reason": "drill over"}, headers=h.auth()
+    )
     assert r.status_code == 200
     ks.check(model="other", key_id=None)
 
@@ -68,8 +75,11 @@ async def test_kill_key_is_tenant_bound(ks_harness: AppHarness, make_key: MakeKe
     h = ks_harness
     ks = h.runtime.killswitches
     _, victim = await make_key("user")
-    r = await h.client.post(URL, json={"scope": "api_key", "target": victim,
-                                       "reason": "leaked in a repo"}, headers=h.auth())  # fmt: skip
+    r = await h.client.post(
+        URL,
+        json={"scope": "api_key", "target": victim, "reason": "leaked in a repo"},
+        headers=h.auth(),
+    )
     assert r.status_code == 201 and r.json()["tenant"] == "default"
     with pytest.raises(Forbidden, match="leaked in a repo"):
         ks.check(model="ops-default", key_id=victim, tenant="default")
@@ -78,15 +88,20 @@ async def test_kill_key_is_tenant_bound(ks_harness: AppHarness, make_key: MakeKe
     other_admin, other_key = await make_key("admin", tenant="acme")
     r = await h.client.get(URL, headers=bearer(other_admin))
     assert r.json()["items"] == []
-    r = await h.client.request("DELETE", f"{URL}/api_key/{victim}", json={"reason": "x"},
-                               headers=bearer(other_admin))  # fmt: skip
+    r = await h.client.request(
+        "DELETE", f"{URL}/api_key/{victim}", json={"reason": "x"}, headers=bearer(other_admin)
+    )
     assert r.status_code == 404
-    r = await h.client.post(URL, json={"scope": "api_key", "target": victim, "reason": "x"},
-                            headers=bearer(other_admin))  # fmt: skip
+    r = await h.client.post(
+        URL, json={"scope": "api_key", "target": victim, "reason": "x"}, headers=bearer(other_admin)
+    )
     assert r.status_code == 404
     # ... but can kill its own key, which the default tenant's admin does not see.
-    r = await h.client.post(URL, json={"scope": "api_key", "target": other_key, "reason": "y"},
-                            headers=bearer(other_admin))  # fmt: skip
+    r = await h.client.post(
+        URL,
+        json={"scope": "api_key", "target": other_key, "reason": "y"},
+        headers=bearer(other_admin),
+    )
     assert r.status_code == 201
     assert [i["target"] for i in await _active(h)] == [victim]
 
@@ -151,24 +166,25 @@ async def test_bad_kill_requests_change_nothing(
 
 async def test_bad_revive_requests(ks_harness: AppHarness) -> None:
     h = ks_harness
-    await h.client.post(URL, json={"scope": "model", "target": "other", "reason": "x"},
-                        headers=h.auth())  # fmt: skip
+    await h.client.post(
+        URL, json={"scope": "model", "target": "other", "reason": "x"}, headers=h.auth()
+    )
     r = await h.client.delete(f"{URL}/model/other", headers=h.auth())  # no reason
     assert r.status_code == 422
     r = await h.client.delete(f"{URL}/model/other", params={"reason": " "}, headers=h.auth())
     assert r.status_code == 422
     r = await h.client.delete(f"{URL}/galaxy/other", params={"reason": "x"}, headers=h.auth())
     assert r.status_code == 404
-    r = await h.client.delete(f"{URL}/model/ops-default", params={"reason": "x"},
-                              headers=h.auth())  # fmt: skip
+    r = await h.client.delete(f"{URL}/model/ops-default", params={"reason": "x"}, headers=h.auth())
     assert r.status_code == 404  # not switched off
     assert h.runtime.killswitches.is_killed("model", "other")
 
 
 async def test_metrics_gauge(ks_harness: AppHarness) -> None:
     h = ks_harness
-    await h.client.post(URL, json={"scope": "model", "target": "other", "reason": "x"},
-                        headers=h.auth())  # fmt: skip
+    await h.client.post(
+        URL, json={"scope": "model", "target": "other", "reason": "x"}, headers=h.auth()
+    )
     text = (await h.client.get("/metrics")).text
     assert 'opsgate_killswitch_active{scope="model"} 1.0' in text
     assert 'opsgate_killswitch_active{scope="platform"} 0.0' in text

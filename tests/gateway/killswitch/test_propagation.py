@@ -35,9 +35,13 @@ async def _replica(
     db: Database, bus: MemoryBus, reload_seconds: float = 60.0, audit: MemoryAuditor | None = None
 ) -> KillSwitches:
     return await KillSwitches.start(
-        db, bus, audit or MemoryAuditor(), settings=KillSwitchSettings(reload_seconds=reload_seconds),
-        operator_tenant="default", catalog=CATALOG,
-    )  # fmt: skip
+        db,
+        bus,
+        audit or MemoryAuditor(),
+        settings=KillSwitchSettings(reload_seconds=reload_seconds),
+        operator_tenant="default",
+        catalog=CATALOG,
+    )
 
 
 async def _until_refused(ks: KillSwitches, model: str, limit: float) -> float:
@@ -63,8 +67,11 @@ async def test_bus_carries_a_flip_to_the_other_replica_at_once(db: Database) -> 
         await asyncio.sleep(0.02)
         a.check(model="ops-default", key_id=None)
         [ev] = [e for e in audit.events if e.action == "killswitch.kill"]
-        assert (ev.actor, ev.reason, ev.resource) == ("ana", "runaway agent",
-                                                      "killswitch:model:ops-default")  # fmt: skip
+        assert (ev.actor, ev.reason, ev.resource) == (
+            "ana",
+            "runaway agent",
+            "killswitch:model:ops-default",
+        )
         assert ev.tenant == "default" and ev.outcome == "success"
     finally:
         await a.close()
@@ -76,7 +83,7 @@ async def test_reload_repairs_a_lost_message(db: Database) -> None:
     a = await _replica(db, MemoryBus())
     b = await _replica(db, MemoryBus(), reload_seconds=0.1)
     try:
-        _, key = "acme", "k-123"
+        key = "k-123"
         await a.kill("model", "other", actor="ana", reason="x")
         await a.kill("api_key", key, actor="ana", reason="leaked", tenant="acme")
         assert await _until_refused(b, "other", 2.0) < 0.5
@@ -104,10 +111,18 @@ async def test_events_arriving_during_a_reload_are_kept(db: Database) -> None:
         ks._load = slow_load  # type: ignore[method-assign]
         reload = asyncio.create_task(ks.reload())
         await asyncio.sleep(0.01)
-        await bus.publish(TOPIC, {
-            "op": "kill", "scope": "model", "target": "other", "tenant": None,
-            "reason": "r", "actor": "x", "at": "2026-11-23T10:00:00+00:00",
-        })  # fmt: skip
+        await bus.publish(
+            TOPIC,
+            {
+                "op": "kill",
+                "scope": "model",
+                "target": "other",
+                "tenant": None,
+                "reason": "r",
+                "actor": "x",
+                "at": "2026-11-23T10:00:00+00:00",
+            },
+        )
         await reload
         assert ks.is_killed("model", "other")
     finally:
@@ -121,19 +136,50 @@ async def test_malformed_events_are_ignored(db: Database) -> None:
         for bad in (
             {"op": "explode", "scope": "model", "target": "x"},
             {"op": "kill", "scope": "galaxy", "target": "x", "reason": "r", "actor": "a"},
-            {"op": "kill", "scope": "api_key", "target": "k", "tenant": None, "reason": "r",
-             "actor": "a", "at": "2026-11-23T00:00:00+00:00"},
-            {"op": "kill", "scope": "platform", "target": "*", "tenant": None, "reason": 5,
-             "actor": "a", "at": "2026-11-23T00:00:00+00:00"},
-            {"op": "kill", "scope": "platform", "target": "*", "tenant": None, "reason": "r",
-             "actor": "a", "at": "yesterday"},
-        ):  # fmt: skip
+            {
+                "op": "kill",
+                "scope": "api_key",
+                "target": "k",
+                "tenant": None,
+                "reason": "r",
+                "actor": "a",
+                "at": "2026-11-23T00:00:00+00:00",
+            },
+            {
+                "op": "kill",
+                "scope": "platform",
+                "target": "*",
+                "tenant": None,
+                "reason": 5,
+                "actor": "a",
+                "at": "2026-11-23T00:00:00+00:00",
+            },
+            {
+                "op": "kill",
+                "scope": "platform",
+                "target": "*",
+                "tenant": None,
+                "reason": "r",
+                "actor": "a",
+                "at": "yesterday",
+            },
+        ):
             await bus.publish(TOPIC, bad)
         await asyncio.sleep(0.02)
         assert ks.active() == []
         assert ks.ready() == "ok"  # the listener survived
-        await bus.publish(TOPIC, {"op": "kill", "scope": "platform", "target": "*", "tenant": None,
-                                  "reason": "r", "actor": "a", "at": "2026-11-23T00:00:00+00:00"})  # fmt: skip
+        await bus.publish(
+            TOPIC,
+            {
+                "op": "kill",
+                "scope": "platform",
+                "target": "*",
+                "tenant": None,
+                "reason": "r",
+                "actor": "a",
+                "at": "2026-11-23T00:00:00+00:00",
+            },
+        )
         await asyncio.sleep(0.02)
         assert ks.is_killed("platform", "*")
     finally:
@@ -159,9 +205,18 @@ async def test_check_is_memory_only_and_fast(db: Database) -> None:
     ks = await _replica(db, MemoryBus())
     try:
         for i in range(200):
-            await ks.bus.publish(TOPIC, {"op": "kill", "scope": "api_key", "target": f"k{i}",
-                                         "tenant": "acme", "reason": "r", "actor": "a",
-                                         "at": "2026-11-23T00:00:00+00:00"})  # fmt: skip
+            await ks.bus.publish(
+                TOPIC,
+                {
+                    "op": "kill",
+                    "scope": "api_key",
+                    "target": f"k{i}",
+                    "tenant": "acme",
+                    "reason": "r",
+                    "actor": "a",
+                    "at": "2026-11-23T00:00:00+00:00",
+                },
+            )
         await db.dispose()  # no database needed on the hot path
         t0 = time.perf_counter()
         for _ in range(10_000):

@@ -34,9 +34,12 @@ def _with(base: Settings, **over: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def _app(settings: Settings) -> AsyncIterator[tuple[FastAPI, AsyncClient]]:
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
-            yield app, c
+    transport = ASGITransport(app=app)
+    async with (
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
+        AsyncClient(transport=transport, base_url="http://testserver") as c,
+    ):
+        yield app, c
 
 
 async def _refused_after(app: FastAPI, limit: float, **check: Any) -> float:
@@ -60,13 +63,22 @@ async def test_reload_path_on_postgres_with_tenant_rows(pg_settings: Settings) -
         rt = a.state.runtime
         await rt.db.ensure_tenant("acme")
         issued = await rt.identity.keys.create(
-            tenant="acme", name="n", kind="service", roles=["user"], scopes=[],
-            created_by="t", expires_at=None,
-        )  # fmt: skip
-        await rt.killswitches.kill("api_key", issued.key_id, actor="ana", reason="leak",
-                                   tenant="acme")  # fmt: skip
-        r = await ca.post("/api/v1/killswitches", headers={"Authorization": f"Bearer {admin_key}"},
-                          json={"scope": "model", "target": "other", "reason": "incident 42"})  # fmt: skip
+            tenant="acme",
+            name="n",
+            kind="service",
+            roles=["user"],
+            scopes=[],
+            created_by="t",
+            expires_at=None,
+        )
+        await rt.killswitches.kill(
+            "api_key", issued.key_id, actor="ana", reason="leak", tenant="acme"
+        )
+        r = await ca.post(
+            "/api/v1/killswitches",
+            headers={"Authorization": f"Bearer {admin_key}"},
+            json={"scope": "model", "target": "other", "reason": "incident 42"},
+        )
         assert r.status_code == 201, r.text
         assert await _refused_after(b, 2.0, model="other", key_id=None) < 1.0
         await _refused_after(b, 2.0, model="ops-default", key_id=issued.key_id, tenant="acme")
@@ -87,7 +99,7 @@ async def test_redis_bus_flip_reaches_the_other_replica_within_one_second(
         bus={"backend": "redis", "redis_url": redis_url, "channel_prefix": channel},
     )
     admin_key = await migrated(s)
-    async with _app(s) as (a, ca), _app(s) as (b, _):
+    async with _app(s) as (_, ca), _app(s) as (b, _):
         if isinstance(b.state.runtime.bus, MemoryBus):
             pytest.skip("the Redis event bus is not wired into the runtime yet")
         await asyncio.sleep(0.2)  # both subscriptions established
@@ -95,9 +107,10 @@ async def test_redis_bus_flip_reaches_the_other_replica_within_one_second(
         for model in ("ops-default", "other"):
             t0 = time.perf_counter()
             r = await ca.post(
-                "/api/v1/killswitches", headers={"Authorization": f"Bearer {admin_key}"},
+                "/api/v1/killswitches",
+                headers={"Authorization": f"Bearer {admin_key}"},
                 json={"scope": "model", "target": model, "reason": "drill"},
-            )  # fmt: skip
+            )
             assert r.status_code == 201, r.text
             await _refused_after(b, 1.0, model=model, key_id=None)
             timings.append(time.perf_counter() - t0)

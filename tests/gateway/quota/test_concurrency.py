@@ -92,8 +92,10 @@ async def test_two_replicas_share_one_limit(redis_url: str, quota_prefix: str) -
     )
     a, b = QuotaService.from_settings(cfg), QuotaService.from_settings(cfg)
     try:
-        held = [await (a if i % 2 else b).admit(principal(), model="m", est_tokens=1,
-                                                est_cost=0.3) for i in range(3)]  # fmt: skip
+        held = [
+            await (a if i % 2 else b).admit(principal(), model="m", est_tokens=1, est_cost=0.3)
+            for i in range(3)
+        ]
         for q in (a, b):
             with pytest.raises(RateLimited) as exc:
                 await q.admit(principal(), model="m", est_tokens=1, est_cost=0.01)
@@ -139,9 +141,11 @@ async def test_fifty_concurrent_admits_across_two_replicas(
         admitted = [r for r in results if r is not None]
         assert len(admitted) == 10
         await asyncio.gather(
-            *(replicas[i % 2].settle(r, tokens_in=1, tokens_out=1, cost=EST)
-              for i, r in enumerate(admitted))
-        )  # fmt: skip
+            *(
+                replicas[i % 2].settle(r, tokens_in=1, tokens_out=1, cost=EST)
+                for i, r in enumerate(admitted)
+            )
+        )
         spent, held = await replicas[0].budget_state(principal(), "key")
         assert held == 0 and spent <= BUDGET
     finally:

@@ -58,9 +58,12 @@ def test_subjects_of_a_principal() -> None:
     r = LimitResolver(s)
     subs = r.subjects(principal(groups=("sre", "dev", "ops")))
     assert [(x.kind, x.name) for x in subs] == [
-        ("key", "k-alice"), ("user", "alice"), ("team", "ops"), ("team", "sre"),
+        ("key", "k-alice"),
+        ("user", "alice"),
+        ("team", "ops"),
+        ("team", "sre"),
         ("tenant", "default"),
-    ]  # fmt: skip
+    ]
     # A JWT user has no key subject.
     assert [x.kind for x in r.subjects(principal(key=None))] == ["user", "tenant"]
 
@@ -122,8 +125,9 @@ async def test_memory_entries_are_swept_but_current_budgets_kept() -> None:
     )
     q = QuotaService(s, backend)
     for i in range(500):
-        await q.release(await q.admit(principal(f"u{i}", None), model="m", est_tokens=1,
-                                      est_cost=0))  # fmt: skip
+        await q.release(
+            await q.admit(principal(f"u{i}", None), model="m", est_tokens=1, est_cost=0)
+        )
     res = await q.admit(principal("payer", None), model="m", est_tokens=1, est_cost=1.0)
     await q.settle(res, tokens_in=1, tokens_out=1, cost=1.0)
     assert backend.size == 501

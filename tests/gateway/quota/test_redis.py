@@ -77,8 +77,12 @@ async def test_scripts_are_reloaded_after_script_flush(
 ) -> None:
     q = QuotaService.from_settings(_settings(redis_url, quota_prefix))
     try:
-        await q.settle(await q.admit(principal(), model="m", est_tokens=1, est_cost=0.1),
-                       tokens_in=1, tokens_out=1, cost=0.1)  # fmt: skip
+        await q.settle(
+            await q.admit(principal(), model="m", est_tokens=1, est_cost=0.1),
+            tokens_in=1,
+            tokens_out=1,
+            cost=0.1,
+        )
         await raw.script_flush()
         res = await q.admit(principal(), model="m", est_tokens=1, est_cost=0.1)
         await q.settle(res, tokens_in=1, tokens_out=1, cost=0.1)
@@ -178,7 +182,9 @@ async def test_retry_after_matches_between_backends(redis_url: str, quota_prefix
     limits = {"defaults": {"key": {"rpm": 4}}}
     waits = []
     for backend in ("memory", "redis"):
-        q = QuotaService.from_settings(_settings(redis_url, quota_prefix, backend=backend, **limits))
+        q = QuotaService.from_settings(
+            _settings(redis_url, quota_prefix, backend=backend, **limits)
+        )
         try:
             for _ in range(4):
                 await q.admit(principal(), model="m", est_tokens=1, est_cost=0)

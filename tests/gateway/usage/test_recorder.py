@@ -23,11 +23,20 @@ CANARY = "sk-CANARY-4f1c9e0b7d2a"
 
 def rec(**over: Any) -> UsageRecord:
     base: dict[str, Any] = dict(
-        tenant="default", principal_id="alice", key_id="k1", groups=("sre", "dev"),
-        model="ops-default", deployment="primary", route="ops-default->primary",
-        tokens_in=10, tokens_out=20, cost=0.001, latency_ms=12.5, status="success",
+        tenant="default",
+        principal_id="alice",
+        key_id="k1",
+        groups=("sre", "dev"),
+        model="ops-default",
+        deployment="primary",
+        route="ops-default->primary",
+        tokens_in=10,
+        tokens_out=20,
+        cost=0.001,
+        latency_ms=12.5,
+        status="success",
         request_id="req-1",
-    )  # fmt: skip
+    )
     base.update(over)
     return UsageRecord(**base)
 
@@ -57,7 +66,10 @@ async def test_records_are_written_in_batches(sqlite_db: Database) -> None:
     assert len(rows) == 200 and len(await _rows(sqlite_db, "acme")) == 100
     row = rows[0]
     assert (row.principal_id, row.key_id, row.model, row.deployment) == (
-        "alice", "k1", "ops-default", "primary"
+        "alice",
+        "k1",
+        "ops-default",
+        "primary",
     )
     assert (row.tokens_in, row.tokens_out, row.status, row.stream) == (10, 20, "success", False)
     assert decode_groups(row.groups) == ["dev", "sre"]
@@ -97,8 +109,14 @@ async def test_a_failing_tenant_does_not_block_the_others(sqlite_db: Database) -
 
 async def test_free_text_fields_are_constrained(sqlite_db: Database) -> None:
     r = UsageRecorder.start(sqlite_db, UsageSettings(batch_linger_ms=0))
-    r.record(rec(status=f"upstream said: {CANARY} please", route=f"m->d;{CANARY}\nnext",
-                 provider="open ai!", operation="chat; drop table"))  # fmt: skip
+    r.record(
+        rec(
+            status=f"upstream said: {CANARY} please",
+            route=f"m->d;{CANARY}\nnext",
+            provider="open ai!",
+            operation="chat; drop table",
+        )
+    )
     await r.close()
     [row] = await _rows(sqlite_db)
     assert row.status == "other" and row.provider == "other" and row.operation == "other"
@@ -109,10 +127,27 @@ def test_the_ledger_has_no_column_for_text_or_credentials() -> None:
     # Adding a column here is a security review, not a refactor: prompts, responses,
     # headers and keys must never be stored with usage.
     assert set(UsageRow.__table__.columns.keys()) == {
-        "tenant_id", "id", "ts", "day", "request_id", "trace_id", "principal_id", "key_id",
-        "groups", "model", "deployment", "provider", "operation", "route", "tokens_in",
-        "tokens_out", "cost", "latency_ms", "status", "stream",
-    }  # fmt: skip
+        "tenant_id",
+        "id",
+        "ts",
+        "day",
+        "request_id",
+        "trace_id",
+        "principal_id",
+        "key_id",
+        "groups",
+        "model",
+        "deployment",
+        "provider",
+        "operation",
+        "route",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "latency_ms",
+        "status",
+        "stream",
+    }
 
 
 async def test_memory_budgets_resume_from_recorded_spend(sqlite_db: Database) -> None:
@@ -123,9 +158,11 @@ async def test_memory_budgets_resume_from_recorded_spend(sqlite_db: Database) ->
     r.record(rec(cost=9.0, key_id="k-alice", ts=now - timedelta(days=40)))  # older period
     await r.close()
     cfg = QuotaSettings.model_validate(
-        {"defaults": {"key": {"budget": {"amount": 5}}}, "teams": {"sre": {"budget":
-         {"amount": 2, "period": "day"}}}}
-    )  # fmt: skip
+        {
+            "defaults": {"key": {"budget": {"amount": 5}}},
+            "teams": {"sre": {"budget": {"amount": 2, "period": "day"}}},
+        }
+    )
     q = await QuotaService.start(cfg, db=sqlite_db)
     p = principal(groups=("sre",))
     assert await q.budget_state(p, "key") == (0.75, 0.0)

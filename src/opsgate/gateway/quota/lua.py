@@ -88,8 +88,8 @@ for i = 1, n do
   end
   if budget >= 0 then
     purge(KEYS[k + 5], KEYS[k + 4])
-    local spent = tonumber(redis.call('HGET', KEYS[k + 4], 's') or '0')
-    local held = tonumber(redis.call('HGET', KEYS[k + 4], 'r') or '0')
+    local totals = redis.call('HMGET', KEYS[k + 4], 's', 'r')
+    local spent, held = tonumber(totals[1] or '0'), tonumber(totals[2] or '0')
     if spent + held + cost > budget then
       local to_end = math.max(1000000, (tonumber(ARGV[a + 5]) - EPOCH_S) * 1000000 - now)
       if cost > budget then

@@ -7,6 +7,7 @@ Money is counted in integer cost units of 1e-8 USD, so sums are exact in both ba
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -49,6 +50,25 @@ def period_bounds(period: Period, now: datetime) -> tuple[str, float]:
     return start.strftime("%Y-%m"), nxt.timestamp()
 
 
+class PeriodClock:
+    """The current period of each kind, recomputed only when one ends (hot-path cheap)."""
+
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        self.now = now or (lambda: datetime.now(UTC))
+        # period -> (id, start, end) in unix seconds
+        self._cache: dict[Period, tuple[str, float, float]] = {}
+
+    def current(self, period: Period) -> tuple[str, float]:
+        now = self.now()
+        ts = now.timestamp()
+        found = self._cache.get(period)
+        if found is None or not found[1] <= ts < found[2]:
+            pid, end = period_bounds(period, now)
+            start = datetime.strptime(pid + ("-01" if period == "month" else ""), "%Y-%m-%d")
+            found = self._cache[period] = (pid, start.replace(tzinfo=UTC).timestamp(), end)
+        return found[0], found[2]
+
+
 @dataclass(frozen=True, slots=True)
 class Subject:
     """Something limits apply to, e.g. ("key", "k_123") within a tenant."""
@@ -72,12 +92,12 @@ class SubjectPlan:
     period_end: float = 0.0  # unix seconds
 
     @classmethod
-    def build(cls, subject: Subject, now: datetime) -> SubjectPlan:
+    def build(cls, subject: Subject, periods: PeriodClock) -> SubjectPlan:
         lim = subject.limits
         budget, period, end = -1, "", 0.0
         if lim.budget is not None:
             budget = to_units(lim.budget.amount)
-            period, end = period_bounds(lim.budget.period, now)
+            period, end = periods.current(lim.budget.period)
         return cls(
             kind=subject.kind,
             name=subject.name,

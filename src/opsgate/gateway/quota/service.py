@@ -24,6 +24,7 @@ from opsgate.gateway.quota.limits import KeyLimitLookup, LimitResolver
 from opsgate.gateway.quota.memory import MemoryQuotaBackend
 from opsgate.gateway.quota.reservation import (
     Denial,
+    PeriodClock,
     Reservation,
     SpendRow,
     SubjectPlan,
@@ -122,6 +123,7 @@ class QuotaService:
         self.metrics = metrics or QuotaMetrics()
         self.resolver = LimitResolver(settings, key_limits)
         self._now = now
+        self._periods = PeriodClock(now)
         self._remote = not isinstance(backend, MemoryQuotaBackend)
         self._timeout = settings.redis_timeout_seconds * 2 + 0.1
         self._ids = itertools.count(1)
@@ -178,8 +180,7 @@ class QuotaService:
         return any(lim.budget is not None for lim in every)
 
     def plans(self, principal: Principal) -> tuple[SubjectPlan, ...]:
-        now = self._now()
-        return tuple(SubjectPlan.build(s, now) for s in self.resolver.subjects(principal))
+        return tuple(SubjectPlan.build(s, self._periods) for s in self.resolver.subjects(principal))
 
     async def admit(
         self, principal: Principal, *, model: str, est_tokens: int, est_cost: float

@@ -1,0 +1,237 @@
+"""The durable log on SQLite: chaining, checkpoints, tamper detection, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from opsgate.audit.service import AuditLog
+from opsgate.audit.settings import AuditSettings
+from opsgate.audit.signing import Signer
+from opsgate.audit.verify import verify
+from opsgate.cli.main import app as cli
+from opsgate.db.engine import Database
+from opsgate.settings import Settings
+from tests.audit.conftest import event
+
+runner = CliRunner()
+
+
+async def _fill(log: AuditLog, n: int, tenant: str = "default") -> None:
+    for i in range(n):
+        await log.emit(event(i, tenant))
+    await log.flush()
+
+
+def _keys(signer: Signer) -> dict[str, str]:
+    return {signer.key_id: signer.public_hex()}
+
+
+async def test_chain_and_checkpoints(audit_env: tuple[Database, AuditLog, Signer]) -> None:
+    db, log, signer = audit_env
+    await _fill(log, 35)
+    report = await verify(db, ["default"], _keys(signer))
+    assert report.ok, report.first_problem
+    assert report.events == 35 and report.checkpoints == 3
+    async with db.session("default") as s:
+        seqs = (await s.execute(text("select seq from audit_events order by seq"))).scalars().all()
+    assert seqs == list(range(1, 36))
+
+
+async def _tamper(db: Database, sql: str) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(text(sql))
+
+
+@pytest.mark.parametrize(
+    ("sql", "seq", "what"),
+    [
+        ("update audit_events set data = replace(data, 'ok', 'OK') where seq = 7", 7, "hash mismatch"),
+        ("update audit_events set actor = 'someone-else' where seq = 12", 12, "indexed columns"),
+        ("delete from audit_events where seq = 5", 5, "sequence gap"),
+        ("update audit_events set seq = seq + 100 where seq = 30", 30, "sequence gap"),
+        (
+            "insert into audit_events select tenant_id, 1000, id, ts, actor, action, resource,"
+            " outcome, trace_id, data, hash from audit_events where seq = 40",
+            41,
+            "sequence gap",
+        ),
+    ],
+)
+async def test_tampering_detected_and_first_bad_event_named(
+    audit_env: tuple[Database, AuditLog, Signer], sql: str, seq: int, what: str
+) -> None:
+    db, log, signer = audit_env
+    await _fill(log, 40)
+    await _tamper(db, sql)
+    report = await verify(db, ["default"], _keys(signer))
+    assert not report.ok
+    p = report.first_problem
+    assert p is not None and p.seq == seq and what in p.problem, p
+
+
+async def test_swapped_events_detected(audit_env: tuple[Database, AuditLog, Signer]) -> None:
+    db, log, signer = audit_env
+    await _fill(log, 20)
+    await _tamper(db, "update audit_events set seq = -1 where seq = 3")
+    await _tamper(db, "update audit_events set seq = 3 where seq = 4")
+    await _tamper(db, "update audit_events set seq = 4 where seq = -1")
+    report = await verify(db, ["default"], _keys(signer))
+    assert report.first_problem is not None and report.first_problem.seq == 3
+
+
+async def test_rechained_rewrite_caught_by_signature_and_external_copy(
+    audit_env: tuple[Database, AuditLog, Signer], tmp_path: Path
+) -> None:
+    """An attacker rewrites an event AND recomputes every later hash: the signed checkpoint
+    roots no longer match, and neither does an exported copy."""
+    import hashlib
+
+    db, log, signer = audit_env
+    await _fill(log, 25)
+    from opsgate.audit import query
+
+    exported = await query.checkpoints(db, "default")
+    async with db.engine.begin() as conn:
+        rows = (await conn.execute(text("select seq, data from audit_events order by seq"))).all()
+        prev = b"\x00" * 32
+        for seq, data in rows:
+            if seq == 4:
+                data = data.replace(b'"ok"', b'"rewritten"')
+            digest = hashlib.sha256(prev + data).digest()
+            await conn.execute(
+                text("update audit_events set data=:d, hash=:h where seq=:s"),
+                {"d": data, "h": digest, "s": seq},
+            )
+            prev = digest
+    report = await verify(db, ["default"], _keys(signer))
+    assert report.first_problem is not None
+    assert "checkpoint at 10" in report.first_problem.problem
+    # and truncation below an exported checkpoint
+    await _tamper(db, "delete from audit_events where seq > 15")
+    await _tamper(db, "delete from audit_checkpoints where size > 15")
+    report = await verify(db, ["default"], _keys(signer), exported)
+    assert report.first_problem is not None
+    assert "truncated" in report.first_problem.problem or "checkpoint" in report.first_problem.problem
+
+
+async def test_cli_verify_exit_codes(settings: Settings, audit_env: tuple[Database, AuditLog, Signer]) -> None:
+    db, log, _ = audit_env
+    await _fill(log, 12)
+    d = ["--data-dir", str(settings.data_dir)]
+    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify", *d])
+    assert r.exit_code == 0, r.output
+    assert orjson.loads(r.stdout)["ok"] is True
+    await _tamper(db, "update audit_events set data = replace(data, 'ok', 'KO') where seq = 2")
+    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify", *d])
+    assert r.exit_code == 1
+    assert "seq 2" in r.stderr
+
+
+async def test_cli_export_and_checkpoints(settings: Settings, audit_env: tuple[Database, AuditLog, Signer], tmp_path: Path) -> None:
+    _, log, _ = audit_env
+    await _fill(log, 21)
+    d = ["--data-dir", str(settings.data_dir)]
+    out = tmp_path / "events.jsonl"
+    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "export", "-o", str(out), *d])
+    assert r.exit_code == 0, r.output
+    lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    assert len(lines) == 21 and lines[0]["prev_hash"] == "00" * 32
+    assert lines[1]["prev_hash"] == lines[0]["hash"]
+    ck = tmp_path / "ck.jsonl"
+    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "checkpoints", "--export", str(ck), *d])
+    assert r.exit_code == 0, r.output
+    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify", "--checkpoints", str(ck), *d])
+    assert r.exit_code == 0, r.output
+
+
+async def test_tenants_have_separate_chains(audit_env: tuple[Database, AuditLog, Signer]) -> None:
+    db, log, signer = audit_env
+    await db.ensure_tenant("acme")
+    await asyncio.gather(_fill(log, 15, "default"), _fill(log, 15, "acme"))
+    report = await verify(db, ["default", "acme"], _keys(signer))
+    assert report.ok and report.tenants == {"default": 15, "acme": 15}
+
+
+async def test_backpressure_never_drops(settings: Settings) -> None:
+    from tests.conftest import migrated
+
+    await migrated(settings)
+    db = Database(settings.database_url)
+    signer = Signer.from_data_dir(settings.data_dir)
+    log = AuditLog(db, AuditSettings(queue_max=100, batch_max=10, batch_linger_ms=0), signer)
+    await log.start()
+    try:
+        await asyncio.gather(*(log.emit(event(i)) for i in range(1000)))
+        await log.flush()
+        report = await verify(db, ["default"], _keys(signer))
+        assert report.events == 1000
+    finally:
+        await log.close()
+        await db.dispose()
+
+
+async def test_event_for_unknown_tenant_is_kept(audit_env: tuple[Database, AuditLog, Signer]) -> None:
+    db, log, signer = audit_env
+    await log.emit(event(1, "ghost-tenant"))
+    await log.flush()
+    async with db.session("default") as s:
+        data = (await s.execute(text("select data from audit_events"))).scalars().all()
+    assert any(b"ghost-tenant" in d for d in data)
+
+
+_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from opsgate.audit.service import AuditLog
+from opsgate.audit.settings import AuditSettings
+from opsgate.audit.signing import Signer
+from opsgate.audit.schemas import AuditEventIn
+from opsgate.db.engine import Database
+from opsgate.settings import load_settings
+
+async def main():
+    s = load_settings(None, data_dir=Path(sys.argv[1]))
+    db = Database(s.database_url)
+    log = AuditLog(db, AuditSettings(), Signer.from_data_dir(s.data_dir))
+    await log.start()
+    for i in range(500):
+        await log.emit(AuditEventIn("default", "a", "x.y", "r", "info", payload={"i": i}))
+    await log.flush()
+    print("FLUSHED", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_flushed_events_survive_sigkill(settings: Settings) -> None:
+    from tests.conftest import migrated
+
+    await migrated(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGATE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(settings.data_dir)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    assert line.strip() == "FLUSHED"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    db = Database(settings.database_url)
+    signer = Signer.from_data_dir(settings.data_dir)
+    try:
+        report = await verify(db, ["default"], _keys(signer))
+        assert report.ok and report.events == 500
+    finally:
+        await db.dispose()
