@@ -74,6 +74,19 @@ async def latency(fn: Callable[[], Awaitable[Any]], n: int) -> dict[str, float]:
     return stats(samples)
 
 
+async def admit_latency(q: QuotaService, n: int) -> dict[str, float]:
+    """The request-path part alone: admit timed, its settle not."""
+    samples = []
+    for i in range(n + max(10, n // 20)):
+        t0 = time.perf_counter()
+        res = await q.admit(WHO, model="m", est_tokens=1500, est_cost=0.002)
+        dt = time.perf_counter() - t0
+        await q.settle(res, tokens_in=500, tokens_out=400, cost=0.0012)
+        if i >= max(10, n // 20):
+            samples.append(dt)
+    return stats(samples)
+
+
 async def throughput(q: QuotaService, workers: int, per_worker: int) -> float:
     async def loop() -> None:
         for _ in range(per_worker):
@@ -97,6 +110,7 @@ async def run(quick: bool, redis_url: str) -> dict[str, Any]:
     res["memory_key"] = await latency(lambda: one_call(small), n)
     mem = QuotaService.from_settings(settings("memory", redis_url, prefix))
     res["memory"] = await latency(lambda: one_call(mem), n)
+    res["memory_admit"] = await admit_latency(mem, n)
     res["memory_ops"] = await throughput(mem, workers, per)
     await mem.close()
 
@@ -110,6 +124,7 @@ async def run(quick: bool, redis_url: str) -> dict[str, Any]:
     client = red.backend.client  # type: ignore[attr-defined]
     res["baseline_ping"] = await latency(client.ping, n_redis)
     res["redis"] = await latency(lambda: one_call(red), n_redis)
+    res["redis_admit"] = await admit_latency(red, n_redis)
     red_small = QuotaService.from_settings(settings("redis", redis_url, prefix, "key"))
     res["redis_key"] = await latency(lambda: one_call(red_small), n_redis)
     await red_small.close()
@@ -138,12 +153,14 @@ def report(res: dict[str, Any]) -> str:
         row("baseline: no limits configured (no backend call)", "baseline_unlimited"),
         row("memory backend, API key rpm+tpm only", "memory_key"),
         row("memory backend, 4 subjects x 4 dimensions", "memory"),
+        row("memory backend, 4 x 4, admit alone (request path)", "memory_admit"),
     ]  # fmt: skip
     if "redis" in res:
         out += [
             row("baseline: Redis PING round trip", "baseline_ping"),
             row("Redis backend, API key rpm+tpm only", "redis_key"),
             row("Redis backend, 4 subjects x 4 dimensions", "redis"),
+            row("Redis backend, 4 x 4, admit alone (request path)", "redis_admit"),
         ]
     out += [""]
     out.append(f"Memory backend throughput: {res['memory_ops']:.0f} admit+settle/s (one core).")

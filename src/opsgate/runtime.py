@@ -11,7 +11,7 @@ from opsgate.audit.base import Auditor
 from opsgate.audit.service import AuditLog
 from opsgate.audit.wiring import build_audit_log
 from opsgate.bus.base import EventBus
-from opsgate.bus.memory import MemoryBus
+from opsgate.bus.factory import build_bus
 from opsgate.db.engine import Database
 from opsgate.gateway.killswitch.service import KillSwitches
 from opsgate.gateway.quota.controls import start_gateway_controls
@@ -26,6 +26,8 @@ from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
 from opsgate.telemetry.metrics import Metrics
 from opsgate.telemetry.tracing import Tracing
+from opsgate.vault.kek import build_kek
+from opsgate.vault.service import VaultService
 
 log = get_logger("opsgate.runtime")
 
@@ -46,6 +48,7 @@ class Runtime:
     audit: Auditor
     bus: EventBus
     identity: IdentityService = field(init=False)
+    vault: VaultService = field(init=False)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -83,9 +86,12 @@ class Runtime:
             tracing=tracing or Tracing(settings.telemetry),
             secret_key=resolve_secret_key(settings),
             audit=audit,
-            bus=MemoryBus(),
+            bus=build_bus(settings.bus),
         )
         await rt.bus.start()
+        rt.vault = VaultService(
+            db, build_kek(settings.vault, settings.data_dir), settings.vault.max_secret_bytes
+        )
         rt.identity = IdentityService(
             settings.identity,
             db,
@@ -113,6 +119,11 @@ class Runtime:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = type(exc).__name__
+        try:
+            await self.bus.ping()
+            checks["bus"] = "ok"
+        except Exception as exc:
+            checks["bus"] = type(exc).__name__
         if self.guard is not None:
             checks["guard"] = self.guard.ready()
         if self.quota is not None:

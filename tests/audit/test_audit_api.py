@@ -60,7 +60,12 @@ async def test_bad_query_params(harness: AppHarness) -> None:
 
 async def test_user_role_cannot_read_audit(harness: AppHarness) -> None:
     issued = await harness.runtime.identity.keys.create(
-        tenant="default", name="u", kind="service", roles=["user"], scopes=[], created_by="t",
+        tenant="default",
+        name="u",
+        kind="service",
+        roles=["user"],
+        scopes=[],
+        created_by="t",
         expires_at=None,
     )
     r = await harness.client.get("/api/v1/audit", headers=harness.auth(issued.key))
@@ -78,8 +83,11 @@ async def test_verify_and_inclusion_proof(harness: AppHarness) -> None:
     assert pk["algorithm"] == "Ed25519" and len(pk["public_key"]) == 64
     p = (await harness.client.get("/api/v1/audit/proof/3", headers=harness.auth())).json()
     ok = verify_inclusion(
-        bytes.fromhex(p["leaf_hash"]), p["leaf_index"], p["tree_size"],
-        [bytes.fromhex(x) for x in p["path"]], bytes.fromhex(p["root"]),
+        bytes.fromhex(p["leaf_hash"]),
+        p["leaf_index"],
+        p["tree_size"],
+        [bytes.fromhex(x) for x in p["path"]],
+        bytes.fromhex(p["root"]),
     )
     assert ok
     r = await harness.client.get("/api/v1/audit/proof/99999", headers=harness.auth())
@@ -109,14 +117,18 @@ async def test_jsonl_and_webhook_sinks(settings: Settings, tmp_path: Path) -> No
     secret = b"webhook-secret"
     sinks = [
         JsonlSink(str(out)),
-        WebhookSink(AuditSinkSettings(kind="webhook", target="https://siem.test/in"), secret, client),
+        WebhookSink(
+            AuditSinkSettings(kind="webhook", target="https://siem.test/in"), secret, client
+        ),
     ]
     db = Database(settings.database_url)
     log = AuditLog(db, AuditSettings(), Signer.from_data_dir(settings.data_dir), sinks)  # type: ignore[arg-type]
     await log.start()
     canary = "sk-ant-CANARY0123456789abcdefghijkl"
     for i in range(10):
-        await log.emit(AuditEventIn("default", "a", "x", "r", "info", payload={"i": i, "note": canary}))
+        await log.emit(
+            AuditEventIn("default", "a", "x", "r", "info", payload={"i": i, "note": canary})
+        )
     await log.flush()
     await asyncio.sleep(0.1)
     await log.close()

@@ -23,7 +23,9 @@ async def test_two_writers_one_chain_and_append_only(pg_settings: Settings) -> N
     await migrated(pg_settings)
     signer = Signer.from_data_dir(pg_settings.data_dir)
     dbs = [Database(pg_settings.database_url) for _ in range(2)]
-    logs = [AuditLog(db, AuditSettings(checkpoint_every=50, batch_linger_ms=1), signer) for db in dbs]
+    logs = [
+        AuditLog(db, AuditSettings(checkpoint_every=50, batch_linger_ms=1), signer) for db in dbs
+    ]
     for log in logs:
         await log.start()
     try:
@@ -39,9 +41,12 @@ async def test_two_writers_one_chain_and_append_only(pg_settings: Settings) -> N
         assert report.events == 600 and report.checkpoints >= 10
 
         # the application role may not change or remove history
-        for sql in ("update audit_events set actor='x' where seq=1", "delete from audit_events where seq=1",
-                    "delete from audit_checkpoints"):
-            with pytest.raises(Exception, match="permission denied|append-only"):
+        for sql in (
+            "update audit_events set actor='x' where seq=1",
+            "delete from audit_events where seq=1",
+            "delete from audit_checkpoints",
+        ):
+            with pytest.raises(Exception, match=r"permission denied|append-only"):
                 async with dbs[0].session("default") as s:
                     await s.execute(text(sql))
     finally:
@@ -67,7 +72,9 @@ async def test_superuser_tampering_detected(pg_settings: Settings) -> None:
             with pytest.raises(Exception, match="append-only"):
                 async with conn.begin_nested():
                     await conn.execute(text("delete from audit_events where seq = 3"))
-            await conn.execute(text("alter table audit_events disable trigger audit_events_append_only"))
+            await conn.execute(
+                text("alter table audit_events disable trigger audit_events_append_only")
+            )
             await conn.execute(text("delete from audit_events where seq = 3"))
         report = await verify(db, ["default"], {signer.key_id: signer.public_hex()})
         assert report.first_problem is not None and report.first_problem.seq == 3

@@ -55,7 +55,11 @@ async def _tamper(db: Database, sql: str) -> None:
 @pytest.mark.parametrize(
     ("sql", "seq", "what"),
     [
-        ("update audit_events set data = replace(data, 'ok', 'OK') where seq = 7", 7, "hash mismatch"),
+        (
+            "update audit_events set data = replace(data, 'ok', 'OK') where seq = 7",
+            7,
+            "hash mismatch",
+        ),
         ("update audit_events set actor = 'someone-else' where seq = 12", 12, "indexed columns"),
         ("delete from audit_events where seq = 5", 5, "sequence gap"),
         ("update audit_events set seq = seq + 100 where seq = 30", 30, "sequence gap"),
@@ -121,10 +125,14 @@ async def test_rechained_rewrite_caught_by_signature_and_external_copy(
     await _tamper(db, "delete from audit_checkpoints where size > 15")
     report = await verify(db, ["default"], _keys(signer), exported)
     assert report.first_problem is not None
-    assert "truncated" in report.first_problem.problem or "checkpoint" in report.first_problem.problem
+    assert (
+        "truncated" in report.first_problem.problem or "checkpoint" in report.first_problem.problem
+    )
 
 
-async def test_cli_verify_exit_codes(settings: Settings, audit_env: tuple[Database, AuditLog, Signer]) -> None:
+async def test_cli_verify_exit_codes(
+    settings: Settings, audit_env: tuple[Database, AuditLog, Signer]
+) -> None:
     db, log, _ = audit_env
     await _fill(log, 12)
     d = ["--data-dir", str(settings.data_dir)]
@@ -137,7 +145,9 @@ async def test_cli_verify_exit_codes(settings: Settings, audit_env: tuple[Databa
     assert "seq 2" in r.stderr
 
 
-async def test_cli_export_and_checkpoints(settings: Settings, audit_env: tuple[Database, AuditLog, Signer], tmp_path: Path) -> None:
+async def test_cli_export_and_checkpoints(
+    settings: Settings, audit_env: tuple[Database, AuditLog, Signer], tmp_path: Path
+) -> None:
     _, log, _ = audit_env
     await _fill(log, 21)
     d = ["--data-dir", str(settings.data_dir)]
@@ -148,9 +158,13 @@ async def test_cli_export_and_checkpoints(settings: Settings, audit_env: tuple[D
     assert len(lines) == 21 and lines[0]["prev_hash"] == "00" * 32
     assert lines[1]["prev_hash"] == lines[0]["hash"]
     ck = tmp_path / "ck.jsonl"
-    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "checkpoints", "--export", str(ck), *d])
+    r = await asyncio.to_thread(
+        runner.invoke, cli, ["audit", "checkpoints", "--export", str(ck), *d]
+    )
     assert r.exit_code == 0, r.output
-    r = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify", "--checkpoints", str(ck), *d])
+    r = await asyncio.to_thread(
+        runner.invoke, cli, ["audit", "verify", "--checkpoints", str(ck), *d]
+    )
     assert r.exit_code == 0, r.output
 
 
@@ -180,8 +194,10 @@ async def test_backpressure_never_drops(settings: Settings) -> None:
         await db.dispose()
 
 
-async def test_event_for_unknown_tenant_is_kept(audit_env: tuple[Database, AuditLog, Signer]) -> None:
-    db, log, signer = audit_env
+async def test_event_for_unknown_tenant_is_kept(
+    audit_env: tuple[Database, AuditLog, Signer],
+) -> None:
+    db, log, _signer = audit_env
     await log.emit(event(1, "ghost-tenant"))
     await log.flush()
     async with db.session("default") as s:
@@ -221,7 +237,9 @@ async def test_flushed_events_survive_sigkill(settings: Settings) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGATE_")}
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(settings.data_dir)],
-        stdout=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     line = await asyncio.to_thread(proc.stdout.readline)

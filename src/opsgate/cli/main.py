@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from opsgate import __version__
-from opsgate.cli import audit_cmd, config_cmd, db_cmd, guard_cmd, keys_cmd, kill_cmd, server_cmd
+from opsgate.cli import (
+    audit_cmd,
+    config_cmd,
+    db_cmd,
+    guard_cmd,
+    keys_cmd,
+    kill_cmd,
+    secrets_cmd,
+    server_cmd,
+)
 
 app = typer.Typer(
     name="opsgate",
@@ -20,6 +29,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(guard_cmd.app, name="guard")
 app.add_typer(kill_cmd.kill_app, name="kill")
 app.add_typer(kill_cmd.revive_app, name="revive")

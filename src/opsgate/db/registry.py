@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "opsgate.gateway.usage.models",
     "opsgate.guard.models",
     "opsgate.identity.models",
+    "opsgate.vault.models",
 )
 
 
