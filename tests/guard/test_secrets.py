@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - tables of sample data: long literals are the data
+
 """Each secret family: a positive and a near miss."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - tables of sample data: long literals are the data
+
 """Generate the guard's labelled evaluation sets (seeded, so the output is reproducible).
 
     uv run python tests/data/guard/generate.py
