@@ -103,7 +103,10 @@ class Runtime:
         await rt.identity.start()
         if settings.guard.enabled:
             rt.guard = await GuardService.start(
-                settings.guard, hash_key=guard_hash_key(rt.secret_key), db=db, audit=rt.audit,
+                settings.guard,
+                hash_key=guard_hash_key(rt.secret_key),
+                db=db,
+                audit=rt.audit,
                 bus=rt.bus,
             )
         if settings.gateway.enabled:

@@ -46,16 +46,22 @@ class StrictModel(BaseModel):
 
 
 class ServerSettings(StrictModel):
+    # Bind address (`opsgate serve/up --host`).
     host: str = "127.0.0.1"
+    # Listen port (`--port`).
     port: int = Field(8080, ge=1, le=65535)
+    # The URL clients use (behind a proxy); its host is allowed in the Host check.
     public_url: str | None = None
     # Host header values accepted on /api, /mcp and the console (DNS-rebinding defence).
     # Empty means: the bind host, localhost, 127.0.0.1, [::1] and public_url's host.
     allowed_hosts: list[str] = Field(default_factory=list)
     # Browser origins allowed to call the API (CORS and the Origin check on /mcp).
     allowed_origins: list[str] = Field(default_factory=list)
+    # Larger request bodies get 413, whether declared or streamed.
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # On SIGTERM: readiness turns false, then in-flight requests get this long to finish.
     graceful_shutdown_seconds: float = Field(20.0, ge=0)
+    # One log line per request (uvicorn access log).
     access_log: bool = False
 
 
@@ -67,7 +73,9 @@ class DatabaseSettings(StrictModel):
     # Role the application connects as on PostgreSQL; granted DML by `opsgate db upgrade`,
     # owns no table, has no BYPASSRLS.
     app_role: str = "opsgate_app"
+    # Connections per process (PostgreSQL); the same again may overflow.
     pool_size: int = Field(10, ge=1, le=200)
+    # Log every SQL statement (debugging only).
     echo: bool = False
 
 
@@ -81,11 +89,15 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
+    # embedded: SQLite and in-process limits, one machine. production: PostgreSQL required,
+    # secrets must be set explicitly.
     mode: Literal["embedded", "production"] = "embedded"
+    # SQLite database, key files (secret.key, kek.keyring, audit-signing.key).
     data_dir: Path = Field(default_factory=default_data_dir)
     # Key for HMACs (API key hashing pepper, approval state). Embedded mode creates one in
     # the data directory on first run; production mode requires it to be set.
     secret_key: SecretStr | None = None
+    # Tenant for API keys created by `up`/CLI without --tenant, and for platform events.
     default_tenant: str = "default"
 
     server: ServerSettings = Field(default_factory=ServerSettings)

@@ -42,3 +42,14 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
         r = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path)])
         assert r.exit_code == 0, r.output
     assert (tmp_path / "opsgate.db").exists()
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/configuration.md must list every setting: regenerate with
+    `uv run opsgate config reference > docs/configuration.md`."""
+    from opsgate.settings_doc import render, rows
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    missing = [path for path, *_ in rows() if f"`{path}`" not in doc]
+    assert not missing, f"undocumented settings: {missing}"
+    assert doc == render()

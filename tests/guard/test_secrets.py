@@ -1,4 +1,3 @@
-
 """Each secret family: a positive and a near miss."""
 
 from __future__ import annotations

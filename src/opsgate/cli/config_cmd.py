@@ -46,3 +46,11 @@ def show(
             raise typer.Exit(2)
         data = {section: data[section]}
     typer.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+
+
+@app.command("reference")
+def reference() -> None:
+    """Print the configuration reference (Markdown) for every setting."""
+    from opsgate.settings_doc import render
+
+    typer.echo(render(), nl=False)

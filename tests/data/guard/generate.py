@@ -1,4 +1,3 @@
-
 """Generate the guard's labelled evaluation sets (seeded, so the output is reproducible).
 
     uv run python tests/data/guard/generate.py
