@@ -113,7 +113,7 @@ async def measure(ep: Endpoint, c: Counts, pid: int | None, row: Row, rss_count:
     if pid is not None and rss_count:
         first = min(c.rss_first, rss_count)
         done = 0
-        for upto in (first, rss_count):
+        for upto in sorted({first, rss_count}):
             r = await closed_loop(fast, upto - done, 32, 600)
             done = upto
             row.errors += r.errors

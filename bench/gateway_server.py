@@ -41,7 +41,19 @@ def bench_settings(data: Path, mock: str, port: int) -> Settings:
             "models": {
                 "ops-default": {"deployments": [dep("mock-0ms", "ok")]},
                 "slow": {"deployments": [dep("mock-50ms", "delay-50")]},
-            }
+            },
+            # Limits high enough never to refuse, so every request goes through the
+            # reserve-then-settle path of each dimension.
+            "quota": {
+                "defaults": {
+                    "key": {
+                        "rpm": 10_000_000,
+                        "tpm": 10_000_000_000,
+                        "concurrency": 100_000,
+                        "budget": {"amount": 1_000_000, "period": "month"},
+                    }
+                }
+            },
         },
     )
 
@@ -54,6 +66,11 @@ async def prepare(settings: Settings) -> str:
 
     db = Database(settings.database_url)
     try:
+        from opsgate.vault.kek import build_kek
+        from opsgate.vault.service import VaultService
+
+        vault = VaultService(db, build_kek(settings.vault, settings.data_dir))
+        await vault.put(settings.default_tenant, "mock-provider", "sk-mock", actor="bench")
         store = ApiKeyStore(db, resolve_secret_key(settings), settings.identity.api_key_prefix)
         issued = await store.create(
             tenant=settings.default_tenant,

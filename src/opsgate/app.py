@@ -88,9 +88,10 @@ def _domain_routers() -> list[APIRouter]:
     from opsgate.gateway.api import router as gateway_router
     from opsgate.guard.api import router as guard_router
     from opsgate.identity.api import router as identity_router
+    from opsgate.policy.api import router as policy_router
     from opsgate.vault.api import router as vault_router
 
-    routers: list[APIRouter] = [identity_router, audit_router, vault_router]
+    routers: list[APIRouter] = [identity_router, audit_router, vault_router, policy_router]
     routers.append(gateway_router)
     routers.append(guard_router)
     from opsgate.gateway.killswitch.api import router as killswitch_router

@@ -22,6 +22,7 @@ from opsgate.gateway.wiring import build_gateway
 from opsgate.guard.service import GuardService, guard_hash_key
 from opsgate.identity.service import IdentityService
 from opsgate.keyfile import load_or_create_key
+from opsgate.policy.service import PolicyService
 from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
 from opsgate.telemetry.metrics import Metrics
@@ -49,6 +50,7 @@ class Runtime:
     bus: EventBus
     identity: IdentityService = field(init=False)
     vault: VaultService = field(init=False)
+    policy: PolicyService = field(init=False)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -101,6 +103,8 @@ class Runtime:
             default_tenant=settings.default_tenant,
         )
         await rt.identity.start()
+        rt.policy = PolicyService(settings.policy, rt.audit)
+        await rt.policy.start()
         if settings.guard.enabled:
             rt.guard = await GuardService.start(
                 settings.guard,
@@ -149,6 +153,7 @@ class Runtime:
         if self.guard is not None:
             await self.guard.aclose()
         await self.identity.close()
+        await self.policy.aclose()
         if isinstance(self.audit, AuditLog):
             await self.audit.close()
         else:

@@ -113,24 +113,6 @@ class AuditTap:
         await self.inner.flush()
 
 
-async def _ensure_controls(rt: Any, stack: contextlib.AsyncExitStack) -> None:
-    """Kill switches, quota and usage as the runtime starts them (started here while the
-    runtime does not do it yet), and the gateway rebuilt over them."""
-    if getattr(rt, "killswitches", None) is not None:
-        return
-    from opsgate.gateway.quota.controls import start_gateway_controls
-    from opsgate.gateway.wiring import build_gateway
-
-    await start_gateway_controls(rt)
-    for name in ("usage", "quota", "killswitches"):
-        svc = getattr(rt, name, None)
-        if svc is not None:
-            stack.push_async_callback(svc.close)
-    old = rt.gateway
-    rt.gateway = build_gateway(rt)
-    await old.aclose()
-
-
 async def _keys(rt: Any) -> dict[tuple[str, str], str]:
     store = ApiKeyStore(rt.db, rt.secret_key, rt.settings.identity.api_key_prefix)
     out = {}
@@ -170,7 +152,6 @@ async def make_gateway(make_settings: Any, fake: FakeProvider) -> AsyncIterator[
         await migrated(settings)
         app = create_app(settings)
         await stack.enter_async_context(LifespanManager(app, startup_timeout=30))
-        await _ensure_controls(app.state.runtime, stack)
         gov = app.state.runtime.gateway.governance
         gov.audit = AuditTap(gov.audit)
         base = await stack.enter_async_context(serve(app))

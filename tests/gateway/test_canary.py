@@ -21,16 +21,6 @@ PROVIDER_KEY = "sk-canary-PROVIDER-9f3b1c7e2d"
 PROMPT_CANARY = "CANARY-PROMPT-4b8e0a61"
 
 
-class VaultStandIn:
-    """Stands in for the vault service (not yet on the runtime) behind the same port."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    async def resolve(self, ref: str) -> str:
-        return self.values[ref]
-
-
 async def test_canaries_never_leak(
     make_gateway: MakeGateway, fake: FakeProvider, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -46,7 +36,7 @@ async def test_canaries_never_leak(
             "keyed-claude": {"deployments": [dep("k-claude", url, provider="anthropic", **keyed)]},
         },
     )
-    gw.runtime.gateway.credentials.source = VaultStandIn({"secret://canary": PROVIDER_KEY})
+    await gw.runtime.vault.put("default", "canary", PROVIDER_KEY, actor="test")
     exporter = InMemorySpanExporter()
     gw.runtime.tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
     client = gw.openai()

@@ -187,3 +187,13 @@ def test_ewma() -> None:
     h.success(1.0)
     h.success(0.0)
     assert h.ewma_s == pytest.approx(0.8)  # alpha 0.2
+
+
+def test_backoff_is_jittered_and_honours_retry_after() -> None:
+    from opsgate.gateway.fallback import Executor
+
+    s = GatewaySettings(retry={"backoff_base_seconds": 0.1, "backoff_max_seconds": 0.4})
+    ex = Executor(s, {}, HealthBoard(s), None, lambda *_a: None, random.Random(3))  # type: ignore[arg-type]
+    waits = [ex._backoff(5, None) for _ in range(200)]
+    assert all(0 <= w <= 0.4 for w in waits) and len(set(waits)) > 100  # full jitter, capped
+    assert all(ex._backoff(0, 2.5) == 2.5 for _ in range(20))  # never sooner than Retry-After

@@ -223,3 +223,31 @@ async def test_messages_stream_midstream_error_event(gw: GatewayEnv) -> None:
     assert "message_stop" not in events
     last = orjson.loads(body.strip().splitlines()[-1][6:])
     assert last["type"] == "error" and last["error"]["type"] == "api_error"
+
+
+async def test_fallback_on_connect_error_and_timeout(
+    make_gateway: MakeGateway, fake: FakeProvider
+) -> None:
+    url = fake.url  # type: ignore[attr-defined]
+    gw = await make_gateway(
+        {
+            "m": {
+                "deployments": [
+                    {
+                        "name": "dead",
+                        "provider": "openai",
+                        "base_url": "http://127.0.0.1:1/v1",
+                        "model": "x",
+                    },
+                    dep("slow", url, "hang", timeout_seconds=0.3),
+                    dep("good", url),
+                ]
+            }
+        }
+    )
+    resp = await gw.openai().chat.completions.with_raw_response.create(
+        model="m",
+        messages=MSG,  # type: ignore[arg-type]
+    )
+    assert resp.headers["x-opsgate-route"] == "m->good;fallback-from=dead:unreachable,slow:timeout"
+    assert resp.parse().choices[0].message.content == "echo: hi"

@@ -50,36 +50,36 @@ class RedisBus:
 
     async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_max)
-        first = not self._subs[topic]
         self._subs[topic].add(q)
-        if first:
-            await self._sync_channels()
+        # Only the reader task touches the PubSub connection (redis-py's PubSub is not safe
+        # to share between coroutines); it picks the new channel up on its next turn.
+        self._changed.set()
         try:
             while True:
                 yield await q.get()
         finally:
             self._subs[topic].discard(q)
 
-    async def _sync_channels(self) -> None:
-        self._changed.set()
-        ps = self._pubsub
-        if ps is not None:
-            with contextlib.suppress(RedisError, OSError):
-                wanted = [self._channel(t) for t, qs in self._subs.items() if qs]
-                if wanted:
-                    await ps.subscribe(*wanted)
+    def _wanted(self) -> set[str]:
+        return {self._channel(t) for t, qs in self._subs.items() if qs}
 
     async def _reader(self) -> None:
         attempt = 0
         while True:
             try:
                 self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                wanted = [self._channel(t) for t, qs in self._subs.items() if qs]
-                await self._pubsub.subscribe(*(wanted or [self._channel("_keepalive")]))
+                subscribed = self._wanted() | {self._channel("_keepalive")}
+                await self._pubsub.subscribe(*subscribed)
                 self.connected.set()
                 attempt = 0
                 while True:
-                    msg = await self._pubsub.get_message(timeout=1.0)
+                    if self._changed.is_set():
+                        self._changed.clear()
+                        new = self._wanted() - subscribed
+                        if new:
+                            await self._pubsub.subscribe(*new)
+                            subscribed |= new
+                    msg = await self._pubsub.get_message(timeout=0.05)
                     if msg is not None and msg.get("type") == "message":
                         self._dispatch(msg["channel"], msg["data"])
             except asyncio.CancelledError:

@@ -12,6 +12,7 @@ from opsgate.cli import (
     guard_cmd,
     keys_cmd,
     kill_cmd,
+    policy_cmd,
     secrets_cmd,
     server_cmd,
 )
@@ -30,6 +31,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(secrets_cmd.app, name="secrets")
+app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(guard_cmd.app, name="guard")
 app.add_typer(kill_cmd.kill_app, name="kill")
 app.add_typer(kill_cmd.revive_app, name="revive")

@@ -14,9 +14,11 @@ from opsgate.gateway.ports import PromptVerdict, UsageEvent
 from opsgate.gateway.quota.service import QuotaService
 from opsgate.gateway.usage.recorder import UsageRecord, UsageRecorder
 from opsgate.guard.messages import ResponseRestorer, inspect_messages
+from opsgate.guard.policy import Action
 from opsgate.guard.service import GuardService
 from opsgate.identity.principal import Principal
 from opsgate.telemetry.logging import get_logger
+from opsgate.vault.service import VaultService
 
 log = get_logger("opsgate.gateway")
 
@@ -25,7 +27,11 @@ class GuardOff:
     """guard.enabled = false: prompts pass unscanned, classified `internal`."""
 
     async def inspect(
-        self, principal: Principal, model: str, messages: list[dict[str, Any]]
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, Any]],
+        actions: dict[str, str] | None = None,
     ) -> PromptVerdict:
         return PromptVerdict(classification="internal")
 
@@ -74,14 +80,21 @@ class GuardAdapter:
         self.svc = svc
 
     async def inspect(
-        self, principal: Principal, model: str, messages: list[dict[str, Any]]
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, Any]],
+        actions: dict[str, str] | None = None,
     ) -> PromptVerdict:
         guard = await self.svc.guard_for(principal.tenant)
+        known = {a.value for a in Action}
+        # Obligations name guard actions; anything else is ignored rather than a 500.
+        overrides = {k: Action(v) for k, v in (actions or {}).items() if v in known} or None
         size = sum(len(str(m.get("content") or "")) for m in messages)
         if size > self.svc.settings.thread_above_chars:
-            v = await asyncio.to_thread(inspect_messages, guard, messages)
+            v = await asyncio.to_thread(inspect_messages, guard, messages, overrides)
         else:
-            v = inspect_messages(guard, messages)
+            v = inspect_messages(guard, messages, overrides)
         return PromptVerdict(
             classification=v.classification,
             blocked=v.blocked,
@@ -149,3 +162,14 @@ class UsageAdapter:
                 trace_id=event.trace_id,
             )
         )
+
+
+class VaultSecrets:
+    """Provider credentials from the vault, in the tenant that holds the platform's secrets."""
+
+    def __init__(self, vault: VaultService, tenant: str) -> None:
+        self.vault = vault
+        self.tenant = tenant
+
+    async def resolve(self, ref: str) -> str:
+        return (await self.vault.resolve(self.tenant, ref)).reveal()

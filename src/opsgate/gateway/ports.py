@@ -22,6 +22,8 @@ class AccessDecision:
     in_tenant_only: bool = False
     max_tokens: int | None = None
     max_cost: float | None = None
+    # Entity type -> guard action ("redact", "pseudonymise", "block", …) for this request.
+    redact: dict[str, str] = field(default_factory=dict)
 
 
 class ModelAccess(Protocol):
@@ -60,8 +62,14 @@ class PromptVerdict:
 
 class PromptGuard(Protocol):
     async def inspect(
-        self, principal: Principal, model: str, messages: list[dict[str, Any]]
-    ) -> PromptVerdict: ...
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, Any]],
+        actions: dict[str, str] | None = None,
+    ) -> PromptVerdict:
+        """`actions` are the policy's per-request overrides of the guard's actions."""
+        ...
 
 
 class QuotaGate(Protocol):

@@ -13,6 +13,7 @@ from opsgate.gateway.adapters import (
     QuotaOff,
     UsageAdapter,
     UsageToLog,
+    VaultSecrets,
 )
 from opsgate.gateway.pipeline import Governance
 from opsgate.gateway.ports import KillSwitchGate, QuotaGate, UsageSink
@@ -32,12 +33,11 @@ def build_gateway(rt: Runtime) -> GatewayService | None:
     if not s.enabled:
         return None
     # Started by opsgate.gateway.quota.controls before this runs.
-    switches = getattr(rt, "killswitches", None)
-    quota = getattr(rt, "quota", None)
-    usage = getattr(rt, "usage", None)
-    ks: KillSwitchGate = KillSwitchAdapter(switches) if switches is not None else KillSwitchesOff()
-    q: QuotaGate = QuotaAdapter(quota) if quota is not None else QuotaOff()
-    u: UsageSink = UsageAdapter(usage) if usage is not None else UsageToLog()
+    ks: KillSwitchGate = (
+        KillSwitchAdapter(rt.killswitches) if rt.killswitches is not None else KillSwitchesOff()
+    )
+    q: QuotaGate = QuotaAdapter(rt.quota) if rt.quota is not None else QuotaOff()
+    u: UsageSink = UsageAdapter(rt.usage) if rt.usage is not None else UsageToLog()
     governance = Governance(
         access=RoleAccess(s),
         guard=GuardAdapter(rt.guard) if rt.guard is not None else GuardOff(),
@@ -49,7 +49,7 @@ def build_gateway(rt: Runtime) -> GatewayService | None:
     return GatewayService(
         s,
         governance=governance,
-        secrets=None,
+        secrets=VaultSecrets(rt.vault, s.secrets_tenant),
         registry=rt.metrics.registry,
         tracer=rt.tracing.tracer,
     )

@@ -55,4 +55,5 @@ async def check_access(call: GatewayCall, access: ModelAccess) -> None:
         )
     call.in_tenant_only = call.in_tenant_only or decision.in_tenant_only
     call.max_tokens_cap = decision.max_tokens
+    call.guard_actions = dict(decision.redact)
     call.max_cost = decision.max_cost

@@ -16,7 +16,9 @@ async def guard_prompt(call: GatewayCall, guard: PromptGuard) -> None:
         messages: list[dict[str, Any]] = [{"role": "user", "content": t} for t in texts]
     else:
         messages = call.body["messages"]
-    verdict = await guard.inspect(call.principal, call.model_name, messages)
+    verdict = await guard.inspect(
+        call.principal, call.model_name, messages, call.guard_actions or None
+    )
     call.classification = verdict.classification
     call.findings = list(verdict.findings)
     if verdict.blocked:

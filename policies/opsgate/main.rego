@@ -1,0 +1,62 @@
+# OpsGate's decision point. OpsGate evaluates exactly one rule: data.opsgate.decision.
+#
+# Every other file in this package adds to three sets:
+#   grants  - reasons why the request may go ahead
+#   deny    - reasons why it must not (any deny wins)
+#   floors  - minimum gate levels (0..3 = L0..L3) the operation needs
+# Precedence: deny > require approval (gate >= L2) > allow. Nothing granted = denied.
+package opsgate
+
+import rego.v1
+
+decision := {
+	"allow": allowed,
+	"reasons": reasons,
+	"obligations": {
+		"gate": sprintf("L%d", [gate]),
+		"redact": redact,
+		"in_tenant_only": in_tenant_only,
+		"max_tokens": max_tokens,
+		"approver_groups": sort([g | some g in approver_groups]),
+		"alert": alert,
+	},
+}
+
+default allowed := false
+
+allowed if {
+	count(deny) == 0
+	count(grants) > 0
+}
+
+reasons := sort([r | some r in deny]) if count(deny) > 0
+
+reasons := sort([r | some r in grants]) if {
+	count(deny) == 0
+	count(grants) > 0
+}
+
+reasons := [sprintf("no rule grants %s on %s %s", [input.action, input.resource.kind, input.resource.name])] if {
+	count(deny) == 0
+	count(grants) == 0
+}
+
+# The gate is the highest floor any rule sets (the tool's own default is one of them).
+gate := max(floors | {0})
+
+default alert := false
+
+default in_tenant_only := false
+
+default max_tokens := null
+
+default redact := {}
+
+redact := data.opsgate.redact_external if not in_tenant_only
+
+# Helpers used across files.
+roles := {r | some r in input.principal.roles}
+
+groups := {g | some g in input.principal.groups}
+
+gate_number(level) := to_number(substring(level, 1, 1)) if regex.match(`^L[0-3]$`, level)

@@ -1,0 +1,89 @@
+"""The PolicyEngine seam and its two backends: embedded regorus and an OPA server."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+import orjson
+import regorus
+
+from opsgate.policy.bundle import DECISION_RULE, BundleFiles, compile_engine
+
+
+class PolicyEvaluationError(Exception):
+    """Evaluation failed or timed out; the caller fails closed (or open, if configured)."""
+
+
+class PolicyEngine(Protocol):
+    revision: str
+
+    async def evaluate(self, input_doc: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class EmbeddedEngine:
+    """regorus in-process. Evaluation takes microseconds, so it runs on the event loop
+    thread (regorus engines may not move between threads); bundles are bounded at load."""
+
+    def __init__(self, bundle: BundleFiles) -> None:
+        self.revision = bundle.revision
+        self._engine: regorus.Engine = compile_engine(bundle)
+
+    async def evaluate(self, input_doc: dict[str, Any]) -> dict[str, Any]:
+        return self.evaluate_sync(input_doc)
+
+    def evaluate_sync(self, input_doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            self._engine.set_input_json(orjson.dumps(input_doc).decode())
+            result = self._engine.eval_rule(DECISION_RULE)
+        except (RuntimeError, ValueError) as exc:
+            raise PolicyEvaluationError(str(exc).split("Stack backtrace")[0].strip()) from None
+        if not isinstance(result, dict):
+            raise PolicyEvaluationError("data.opsgate.decision is undefined or not an object")
+        return result
+
+    async def aclose(self) -> None:
+        return None
+
+
+class OpaEngine:
+    """OPA's Data API: POST {url}/v1/data/{path} {"input": …} -> {"result": …}."""
+
+    def __init__(
+        self, url: str, path: str, timeout: float, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.revision = "opa"
+        self.endpoint = f"{url.rstrip('/')}/v1/data/{path.strip('/')}"
+        self.timeout = timeout
+        self.client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def evaluate(self, input_doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            r = await self.client.post(
+                self.endpoint,
+                content=orjson.dumps({"input": input_doc}),
+                headers={"content-type": "application/json"},
+                timeout=self.timeout,
+            )
+        except httpx.TimeoutException:
+            raise PolicyEvaluationError("OPA timed out") from None
+        except httpx.HTTPError as exc:
+            raise PolicyEvaluationError(f"OPA unreachable: {type(exc).__name__}") from None
+        if r.status_code != 200:
+            raise PolicyEvaluationError(f"OPA answered {r.status_code}")
+        try:
+            body = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            raise PolicyEvaluationError("OPA answered with invalid JSON") from None
+        result = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(result, dict):
+            raise PolicyEvaluationError("decision undefined in OPA")
+        revision = body.get("provenance", {}).get("revision") if isinstance(body, dict) else None
+        if isinstance(revision, str):
+            self.revision = revision
+        return result
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
