@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from opsgate import __version__
 from opsgate.deps import RuntimeDep
+from opsgate.errors import NotFound
 
 router = APIRouter(tags=["health"])
 
@@ -28,4 +29,6 @@ async def readyz(rt: RuntimeDep) -> Response:
 
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)
 async def metrics(request: Request, rt: RuntimeDep) -> Response:
+    if not rt.settings.telemetry.metrics_enabled:
+        raise NotFound("metrics are disabled (telemetry.metrics_enabled)")
     return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -125,3 +125,37 @@ async def test_operation_ids_unique_and_stable(client: AsyncClient) -> None:
     ids = [op["operationId"] for p in spec["paths"].values() for op in p.values()]
     assert len(ids) == len(set(ids))
     assert "healthz" in ids
+
+
+async def test_metrics_can_be_disabled(make_settings: object) -> None:
+    from asgi_lifespan import LifespanManager
+    from httpx import ASGITransport
+
+    from opsgate.app import create_app
+
+    s = make_settings(telemetry={"metrics_enabled": False})  # type: ignore[operator]
+    app = create_app(s)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        assert (await c.get("/metrics")).status_code == 404
+
+
+async def test_logs_are_json_with_request_and_trace_ids(
+    harness: AppHarness, capsys: object
+) -> None:
+    import json
+
+    h = harness
+    created = (await h.client.post("/api/v1/keys", json={"name": "x"}, headers=h.auth())).json()
+    r = await h.client.delete(
+        f"/api/v1/keys/{created['id']}", headers={**h.auth(), "x-request-id": "req-logtest-1"}
+    )
+    assert r.status_code == 204
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    [line] = [x for x in lines if x.get("event") == "api key revoked"]
+    assert line["request_id"] == "req-logtest-1"
+    assert line["trace_id"] == r.headers["x-trace-id"]
+    assert created["key"] not in err

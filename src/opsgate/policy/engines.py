@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 import httpx
@@ -38,17 +39,21 @@ class EmbeddedEngine:
             program = regorus.Program.compile_from_modules(data, modules, [DECISION_RULE])
         except RuntimeError as exc:
             raise PolicyEvaluationError(str(exc).split("Stack backtrace")[0].strip()) from None
-        self._vm = regorus.Rvm()
+        self._vm: regorus.Rvm | None = regorus.Rvm()
         self._vm.load_program(program)
         self._vm.set_data_json(data)
+        self._thread = threading.get_ident()
 
     async def evaluate(self, input_doc: dict[str, Any]) -> dict[str, Any]:
         return self.evaluate_sync(input_doc)
 
     def evaluate_sync(self, input_doc: dict[str, Any]) -> dict[str, Any]:
+        vm = self._vm
+        if vm is None:
+            raise PolicyEvaluationError("policy engine is closed")
         try:
-            self._vm.set_input_json(orjson.dumps(input_doc).decode())
-            result = orjson.loads(self._vm.execute())
+            vm.set_input_json(orjson.dumps(input_doc).decode())
+            result = orjson.loads(vm.execute())
         except (RuntimeError, ValueError) as exc:
             raise PolicyEvaluationError(str(exc).split("Stack backtrace")[0].strip()) from None
         if not isinstance(result, dict):
@@ -56,7 +61,19 @@ class EmbeddedEngine:
         return result
 
     async def aclose(self) -> None:
-        return None
+        # regorus objects must be freed on the thread that made them; do it here, explicitly.
+        self._vm = None
+
+    def __del__(self) -> None:
+        vm = getattr(self, "_vm", None)  # absent if __init__ failed
+        if vm is not None and threading.get_ident() != self._thread:
+            # Reached only by the garbage collector on a foreign thread (e.g. a driver's
+            # worker): freeing there panics in regorus, so keep the VM alive instead.
+            _ORPHANED_VMS.append(vm)
+
+
+# VMs that could not be freed safely (see EmbeddedEngine.__del__); normally stays empty.
+_ORPHANED_VMS: list[regorus.Rvm] = []
 
 
 class OpaEngine:
