@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from httpx import AsyncClient
 
 from tests.conftest import AppHarness
@@ -132,8 +133,10 @@ async def test_metrics_can_be_disabled(make_settings: object) -> None:
     from httpx import ASGITransport
 
     from opsgate.app import create_app
+    from tests.conftest import migrated
 
     s = make_settings(telemetry={"metrics_enabled": False})  # type: ignore[operator]
+    await migrated(s)
     app = create_app(s)
     async with (
         LifespanManager(app),
@@ -143,19 +146,29 @@ async def test_metrics_can_be_disabled(make_settings: object) -> None:
 
 
 async def test_logs_are_json_with_request_and_trace_ids(
-    harness: AppHarness, capsys: object
+    harness: AppHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     import json
+    import logging
 
+    from opsgate.telemetry.logging import _Handler
+
+    caplog.set_level(logging.INFO)
     h = harness
     created = (await h.client.post("/api/v1/keys", json={"name": "x"}, headers=h.auth())).json()
     r = await h.client.delete(
         f"/api/v1/keys/{created['id']}", headers={**h.auth(), "x-request-id": "req-logtest-1"}
     )
     assert r.status_code == 204
-    err = capsys.readouterr().err  # type: ignore[attr-defined]
-    lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
-    [line] = [x for x in lines if x.get("event") == "api key revoked"]
+    [record] = [
+        rec
+        for rec in caplog.records
+        if isinstance(rec.msg, dict) and rec.msg.get("event") == "api key revoked"
+    ]
+    # rendered exactly as our handler writes it to stderr: one JSON object per line
+    handler = next(x for x in logging.getLogger().handlers if isinstance(x, _Handler))
+    line = json.loads(handler.format(record))
     assert line["request_id"] == "req-logtest-1"
     assert line["trace_id"] == r.headers["x-trace-id"]
-    assert created["key"] not in err
+    assert line["level"] == "info" and "timestamp" in line
+    assert created["key"] not in caplog.text
