@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Each domain's router; imported here so importing opsgate.app stays cheap."""
+    from opsgate.approvals.api import router as approvals_router
     from opsgate.audit.api import router as audit_router
     from opsgate.gateway.api import router as gateway_router
     from opsgate.guard.api import router as guard_router
@@ -91,7 +92,13 @@ def _domain_routers() -> list[APIRouter]:
     from opsgate.policy.api import router as policy_router
     from opsgate.vault.api import router as vault_router
 
-    routers: list[APIRouter] = [identity_router, audit_router, vault_router, policy_router]
+    routers: list[APIRouter] = [
+        identity_router,
+        audit_router,
+        vault_router,
+        policy_router,
+        approvals_router,
+    ]
     routers.append(gateway_router)
     routers.append(guard_router)
     from opsgate.gateway.killswitch.api import router as killswitch_router

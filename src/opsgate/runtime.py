@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsgate.approvals.service import ApprovalService
 from opsgate.audit.base import Auditor
 from opsgate.audit.service import AuditLog
 from opsgate.audit.wiring import build_audit_log
@@ -51,6 +52,7 @@ class Runtime:
     identity: IdentityService = field(init=False)
     vault: VaultService = field(init=False)
     policy: PolicyService = field(init=False)
+    approvals: ApprovalService = field(init=False)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -105,6 +107,7 @@ class Runtime:
         await rt.identity.start()
         rt.policy = PolicyService(settings.policy, rt.audit)
         await rt.policy.start()
+        rt.approvals = ApprovalService(db, rt.audit, rt.bus, rt.policy, rt.secret_key)
         if settings.guard.enabled:
             rt.guard = await GuardService.start(
                 settings.guard,

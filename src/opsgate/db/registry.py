@@ -10,6 +10,7 @@ import importlib
 from opsgate.db.base import Base
 
 MODEL_MODULES = (
+    "opsgate.approvals.models",
     "opsgate.audit.models",
     "opsgate.db.base",
     "opsgate.gateway.killswitch.models",

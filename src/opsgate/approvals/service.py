@@ -1,0 +1,294 @@
+"""The human-in-the-loop gate's state machine.
+
+pending -> approved (N approvals from the approver groups) -> executing (single use, claimed
+atomically) -> executed | failed; pending -> denied (any deny) | expired (expiry = deny).
+An approval binds to HMAC(tool, exact arguments, requester, policy revision): executing with
+anything else is refused. The requester can never approve; agents never approve; after
+`escalate_at`, the escalation groups may decide too. State lives in the database, so waits
+survive restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select, update
+
+from opsgate.approvals.models import ApprovalRequest, ApprovalVote
+from opsgate.audit.base import Auditor
+from opsgate.audit.canonical import canonical
+from opsgate.audit.schemas import AuditEventIn, Outcome
+from opsgate.bus.base import EventBus
+from opsgate.db.engine import Database
+from opsgate.errors import Conflict, Forbidden, NotFound
+from opsgate.identity.principal import Principal
+from opsgate.policy.service import PolicyService
+
+TERMINAL = {"denied", "expired", "executed", "failed"}
+
+
+@dataclass(frozen=True)
+class NewApproval:
+    tool: str
+    arguments: dict[str, Any]
+    rationale: str
+    zone: str
+    gate: str
+    policy_revision: str
+    policy_reasons: list[str]
+    approver_groups: list[str]
+    required_approvals: int = 1
+    escalation_groups: tuple[str, ...] = ()
+    escalate_after: timedelta | None = None
+    ttl: timedelta = timedelta(hours=24)
+    preview: dict[str, Any] | None = None
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+
+
+class ApprovalService:
+    def __init__(
+        self, db: Database, audit: Auditor, bus: EventBus, policy: PolicyService, key: bytes
+    ) -> None:
+        self.db, self.audit, self.bus, self.policy = db, audit, bus, policy
+        self._key = hashlib.sha256(b"opsgate-approval-binding" + key).digest()
+
+    def binding(self, tool: str, arguments: dict[str, Any], requester: str, revision: str) -> str:
+        msg = canonical(
+            {
+                "tool": tool,
+                "arguments": arguments,
+                "requester": requester,
+                "policy_revision": revision,
+            }
+        )
+        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
+
+    async def request(self, requester: Principal, spec: NewApproval) -> ApprovalRequest:
+        now = datetime.now(UTC)
+        req = ApprovalRequest(
+            tenant_id=requester.tenant,
+            id=str(uuid.uuid4()),
+            tool=spec.tool,
+            arguments=canonical(spec.arguments).decode(),
+            requester=requester.id,
+            requester_kind=requester.kind,
+            rationale=spec.rationale[:4000],
+            zone=spec.zone,
+            gate=spec.gate,
+            policy_revision=spec.policy_revision,
+            policy_reasons=list(spec.policy_reasons),
+            preview=spec.preview,
+            approver_groups=sorted(set(spec.approver_groups)),
+            escalation_groups=sorted(set(spec.escalation_groups)),
+            required_approvals=max(1, spec.required_approvals),
+            digest=self.binding(spec.tool, spec.arguments, requester.id, spec.policy_revision),
+            status="pending",
+            created_at=now,
+            escalate_at=now + spec.escalate_after if spec.escalate_after else None,
+            expires_at=now + spec.ttl,
+            outcome="",
+        )
+        async with self.db.session(requester.tenant) as s:
+            s.add(req)
+        await self._event(req, requester.id, "approval.requested", "pending", spec.rationale[:200])
+        return req
+
+    async def get(self, tenant: str, approval_id: str) -> ApprovalRequest:
+        async with self.db.session(tenant) as s:
+            req = await s.get(ApprovalRequest, (tenant, approval_id))
+        if req is None:
+            raise NotFound(f"no approval request {approval_id!r}")
+        return req
+
+    async def list_requests(
+        self, tenant: str, status: str | None = None, limit: int = 100
+    ) -> list[ApprovalRequest]:
+        await self.expire_due(tenant)
+        q = select(ApprovalRequest).order_by(ApprovalRequest.created_at.desc()).limit(limit)
+        if status:
+            q = q.where(ApprovalRequest.status == status)
+        async with self.db.session(tenant) as s:
+            return list((await s.execute(q)).scalars())
+
+    async def decide(
+        self, approver: Principal, approval_id: str, *, approve: bool, reason: str = ""
+    ) -> ApprovalRequest:
+        req = await self.get(approver.tenant, approval_id)
+        now = datetime.now(UTC)
+        if req.status == "pending" and _aware(req.expires_at) <= now:  # type: ignore[operator]
+            await self._expire(req)
+            raise Conflict("approval request expired (expiry counts as denied)", code="expired")
+        if req.status != "pending":
+            raise Conflict(
+                f"approval request is already {req.status}", code=f"already_{req.status}"
+            )
+        if approver.id == req.requester:
+            raise Conflict("the requester cannot decide their own request", code="own_request")
+        groups = list(req.approver_groups)
+        escalate_at = _aware(req.escalate_at)
+        if escalate_at is not None and escalate_at <= now:
+            groups += list(req.escalation_groups)
+        decision = await self.policy.decide(
+            approver,
+            "approval.decide",
+            {
+                "kind": "approval",
+                "name": req.id,
+                "requester": req.requester,
+                "approver_groups": groups,
+                "zone": req.zone,
+                "gate": req.gate,
+            },
+        )
+        if not decision.allow:
+            raise Forbidden("; ".join(decision.reasons))
+        return await self._vote(req, approver, approve, reason, now)
+
+    async def _vote(
+        self, req: ApprovalRequest, approver: Principal, approve: bool, reason: str, now: datetime
+    ) -> ApprovalRequest:
+        tenant = req.tenant_id
+        async with self.db.session(tenant) as s:
+            if await s.get(ApprovalVote, (tenant, req.id, approver.id)) is not None:
+                raise Conflict("you already decided this request", code="already_voted")
+            s.add(
+                ApprovalVote(
+                    tenant_id=tenant,
+                    approval_id=req.id,
+                    approver=approver.id,
+                    decision="approve" if approve else "deny",
+                    reason=reason[:2000],
+                )
+            )
+            await s.flush()
+            approvals = await s.scalar(
+                select(func.count())
+                .select_from(ApprovalVote)
+                .where(ApprovalVote.approval_id == req.id, ApprovalVote.decision == "approve")
+            )
+            new_status = (
+                "denied"
+                if not approve
+                else ("approved" if (approvals or 0) >= req.required_approvals else "pending")
+            )
+            if new_status != "pending":
+                # Conditional update: a concurrent decision cannot flip a decided request.
+                res = await s.execute(
+                    update(ApprovalRequest)
+                    .where(ApprovalRequest.id == req.id, ApprovalRequest.status == "pending")
+                    .values(status=new_status, decided_at=now)
+                )
+                if res.rowcount != 1:  # type: ignore[attr-defined]
+                    raise Conflict("approval request was decided concurrently", code="raced")
+        outcome: Outcome = "allowed" if approve else "denied"
+        await self._event(req, approver.id, "approval.vote", outcome, reason[:200])
+        updated = await self.get(tenant, req.id)
+        if updated.status != "pending":
+            await self._event(
+                updated, approver.id, f"approval.{updated.status}", outcome, reason[:200]
+            )
+        return updated
+
+    async def claim(
+        self,
+        tenant: str,
+        approval_id: str,
+        tool: str,
+        arguments: dict[str, Any],
+        requester: str,
+        policy_revision: str,
+    ) -> ApprovalRequest:
+        """Take an approved request for execution, exactly once, if it binds to this call."""
+        req = await self.get(tenant, approval_id)
+        digest = self.binding(tool, arguments, requester, policy_revision)
+        if not hmac.compare_digest(digest, req.digest):
+            await self._event(
+                req,
+                requester,
+                "approval.binding_mismatch",
+                "denied",
+                "execution differs from what was approved",
+            )
+            raise Conflict("this call differs from what was approved", code="binding_mismatch")
+        async with self.db.session(tenant) as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == approval_id, ApprovalRequest.status == "approved")
+                .values(status="executing", executed_at=datetime.now(UTC))
+            )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"approval request is {req.status}, not approved", code=f"not_approved_{req.status}"
+            )
+        return await self.get(tenant, approval_id)
+
+    async def complete(self, tenant: str, approval_id: str, *, ok: bool, outcome: str) -> None:
+        async with self.db.session(tenant) as s:
+            await s.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == approval_id, ApprovalRequest.status == "executing")
+                .values(status="executed" if ok else "failed", outcome=outcome[:2000])
+            )
+
+    async def expire_due(self, tenant: str) -> int:
+        now = datetime.now(UTC)
+        async with self.db.session(tenant) as s:
+            due = list(
+                (
+                    await s.execute(
+                        select(ApprovalRequest).where(
+                            ApprovalRequest.status == "pending", ApprovalRequest.expires_at <= now
+                        )
+                    )
+                ).scalars()
+            )
+        for req in due:
+            await self._expire(req)
+        return len(due)
+
+    async def _expire(self, req: ApprovalRequest) -> None:
+        async with self.db.session(req.tenant_id) as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == req.id, ApprovalRequest.status == "pending")
+                .values(status="expired", decided_at=datetime.now(UTC))
+            )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            await self._event(req, "system", "approval.expired", "denied", "expired")
+
+    async def _event(
+        self, req: ApprovalRequest, actor: str, action: str, outcome: Outcome, reason: str
+    ) -> None:
+        await self.audit.emit(
+            AuditEventIn(
+                tenant=req.tenant_id,
+                actor=actor,
+                action=action,
+                resource=f"approval:{req.id}",
+                outcome=outcome,
+                reason=reason,
+                payload={
+                    "tool": req.tool,
+                    "zone": req.zone,
+                    "gate": req.gate,
+                    "requester": req.requester,
+                    "digest": req.digest,
+                },
+            )
+        )
+        await self.bus.publish(action, {"tenant": req.tenant_id, "id": req.id, "tool": req.tool})
+
+
+def arguments_of(req: ApprovalRequest) -> dict[str, Any]:
+    value = orjson.loads(req.arguments)
+    assert isinstance(value, dict)
+    return value
