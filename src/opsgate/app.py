@@ -90,6 +90,7 @@ def _domain_routers() -> list[APIRouter]:
     from opsgate.guard.api import router as guard_router
     from opsgate.identity.api import router as identity_router
     from opsgate.policy.api import router as policy_router
+    from opsgate.tools.api import router as tools_router
     from opsgate.vault.api import router as vault_router
 
     routers: list[APIRouter] = [
@@ -98,6 +99,7 @@ def _domain_routers() -> list[APIRouter]:
         vault_router,
         policy_router,
         approvals_router,
+        tools_router,
     ]
     routers.append(gateway_router)
     routers.append(guard_router)

@@ -28,6 +28,8 @@ from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
 from opsgate.telemetry.metrics import Metrics
 from opsgate.telemetry.tracing import Tracing
+from opsgate.tools.service import ToolService
+from opsgate.tools.wiring import build_tools
 from opsgate.vault.kek import build_kek
 from opsgate.vault.service import VaultService
 
@@ -53,6 +55,7 @@ class Runtime:
     vault: VaultService = field(init=False)
     policy: PolicyService = field(init=False)
     approvals: ApprovalService = field(init=False)
+    tools: ToolService = field(init=False)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -119,6 +122,7 @@ class Runtime:
         if settings.gateway.enabled:
             await start_gateway_controls(rt)
         rt.gateway = build_gateway(rt)
+        rt.tools = build_tools(rt)
         return rt
 
     async def ready(self) -> dict[str, str]:
@@ -155,6 +159,10 @@ class Runtime:
             await self.quota.close()
         if self.guard is not None:
             await self.guard.aclose()
+        for connector in {c for _, c in self.tools.tools.values()}:
+            closer = getattr(connector, "aclose", None)
+            if closer is not None:
+                await closer()
         await self.identity.close()
         await self.policy.aclose()
         if isinstance(self.audit, AuditLog):

@@ -20,7 +20,13 @@ from tests.conftest import migrated
 from tests.fakes.provider import FakeProvider
 from tests.fakes.server import serve
 
-KEY_COMBOS = [("user", ""), ("admin", ""), ("user", "model:ops-*"), ("user", "model:embed")]
+KEY_COMBOS = [
+    ("user", ""),
+    ("admin", ""),
+    ("operator", ""),
+    ("user", "model:ops-*"),
+    ("user", "model:embed"),
+]
 
 
 def dep(name: str, url: str, scenario: str = "ok", **kw: Any) -> dict[str, Any]:
@@ -41,9 +47,9 @@ def dep(name: str, url: str, scenario: str = "ok", **kw: Any) -> dict[str, Any]:
 def default_models(url: str) -> dict[str, Any]:
     return {
         "ops-default": {"deployments": [dep("primary", url)]},
-        "confidential-chat": {
-            "deployments": [dep("ext", url), dep("local", url, location="in_tenant")]
-        },
+        "tenant-chat": {"deployments": [dep("ext", url), dep("local", url, location="in_tenant")]},
+        # The default policy bundle allows this one to admin/operator only, max_tokens 4096.
+        "confidential-chat": {"deployments": [dep("conf", url, location="in_tenant")]},
         "external-only": {"deployments": [dep("ext-only", url)]},
         "fallback-chat": {
             "deployments": [dep("rl", url, "429"), dep("boom", url, "500"), dep("good", url)]
@@ -61,7 +67,6 @@ def default_models(url: str) -> dict[str, Any]:
             "deployments": [dep("emb", url, capabilities=["embeddings"])],
         },
         "claude": {"deployments": [dep("claude-up", url, provider="anthropic")]},
-        "admin-only": {"deployments": [dep("adm", url)], "roles": ["admin"]},
     }
 
 

@@ -91,7 +91,7 @@ async def test_unknown_model_404(gw: GatewayEnv) -> None:
 async def test_model_not_allowed_403(gw: GatewayEnv) -> None:
     with pytest.raises(openai.PermissionDeniedError) as info:
         await gw.openai(roles="user").chat.completions.create(
-            model="admin-only",
+            model="confidential-chat",
             messages=MSG,  # type: ignore[arg-type]
         )
     assert info.value.code == "model_not_allowed"

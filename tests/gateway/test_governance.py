@@ -28,9 +28,9 @@ async def _usage_rows(gw: GatewayEnv) -> list[UsageRow]:
 
 async def test_restricted_prompt_goes_in_tenant_only_and_redacted(gw: GatewayEnv) -> None:
     resp = await gw.openai().chat.completions.with_raw_response.create(
-        model="confidential-chat", messages=[{"role": "user", "content": SECRET_PROMPT}]
+        model="tenant-chat", messages=[{"role": "user", "content": SECRET_PROMPT}]
     )
-    assert resp.headers["x-opsgate-route"] == "confidential-chat->local"
+    assert resp.headers["x-opsgate-route"] == "tenant-chat->local"
     sent = gw.fake.requests[-1].body["messages"][0]["content"]
     assert AWS_KEY not in sent and AWS_SECRET not in sent
     ev = gw.audit[-1]
@@ -195,3 +195,19 @@ async def test_breaker_opens_and_shows_in_health(make_gateway: MakeGateway) -> N
     assert (
         'opsgate_gateway_breaker_state{deployment="rl"} 2.0' in gw.runtime.metrics.render().decode()
     )
+
+
+async def test_policy_decides_model_access_and_caps_tokens(gw: GatewayEnv) -> None:
+    """The default bundle: confidential-chat for operators only, with max_tokens 4096."""
+    msgs: Any = [{"role": "user", "content": "x"}]
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        await gw.openai().chat.completions.create(model="confidential-chat", messages=msgs)
+    assert "no rule grants model.invoke" in info.value.message
+    await gw.openai(roles="operator").chat.completions.create(
+        model="confidential-chat", messages=msgs, max_tokens=100_000
+    )
+    assert gw.fake.requests[-1].body["max_tokens"] == 4096
+    policy = gw.audit[-1].payload["policy"]
+    assert policy["allow"] is True and policy["bundle_revision"]
+    assert policy["obligations"]["max_tokens"] == 4096
+    assert "max_tokens capped at 4096 by policy" in gw.audit[-1].payload["decisions"]

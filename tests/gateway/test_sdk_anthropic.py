@@ -131,5 +131,5 @@ async def test_messages_unknown_field_refused(gw: GatewayEnv) -> None:
 async def test_messages_not_allowed_is_permission_error(gw: GatewayEnv) -> None:
     with pytest.raises(anthropic.PermissionDeniedError):
         await gw.anthropic().messages.create(
-            model="admin-only", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            model="confidential-chat", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )

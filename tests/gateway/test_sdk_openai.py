@@ -134,14 +134,14 @@ async def test_embeddings_default_base64(gw: GatewayEnv) -> None:
 async def test_models_list_only_allowed(gw: GatewayEnv) -> None:
     user_ids = {m.id async for m in gw.openai(roles="user").models.list()}
     admin_ids = {m.id async for m in gw.openai(roles="admin").models.list()}
-    assert "admin-only" not in user_ids and "ops-default" in user_ids
-    assert "admin-only" in admin_ids
+    assert "confidential-chat" not in user_ids and "ops-default" in user_ids
+    assert "confidential-chat" in admin_ids
     scoped = {m.id async for m in gw.openai(roles="user", scopes="model:ops-*").models.list()}
     assert scoped == {"ops-default"}
     model = await gw.openai().models.retrieve("ops-default")
     assert model.id == "ops-default"
     with pytest.raises(openai.NotFoundError):
-        await gw.openai().models.retrieve("admin-only")
+        await gw.openai().models.retrieve("confidential-chat")
 
 
 async def test_vendor_params_pass_through(gw: GatewayEnv) -> None:

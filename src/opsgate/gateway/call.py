@@ -37,6 +37,7 @@ class GatewayCall:
     max_cost: float | None = None
     max_tokens_cap: int | None = None
     guard_actions: dict[str, str] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     response_filter: ResponseFilter | None = None
     reservation: Any = None

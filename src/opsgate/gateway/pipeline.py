@@ -318,6 +318,7 @@ class Pipeline:
                 "classification": call.classification,
                 "findings": call.findings,
                 "decisions": call.reasons,
+                "policy": call.policy,
                 "input_tokens": call.input_tokens,
                 "output_tokens": call.output_tokens,
                 "cost_usd": round(call.cost, 8),

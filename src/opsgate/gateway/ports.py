@@ -24,6 +24,8 @@ class AccessDecision:
     max_cost: float | None = None
     # Entity type -> guard action ("redact", "pseudonymise", "block", …) for this request.
     redact: dict[str, str] = field(default_factory=dict)
+    # The decision as it goes into the audit event (revision, digest, obligations).
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 class ModelAccess(Protocol):

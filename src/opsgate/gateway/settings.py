@@ -89,8 +89,6 @@ class ModelSettings(_Strict):
     kind: Literal["chat", "embeddings"] = "chat"
     strategy: Strategy = "ordered"
     deployments: list[DeploymentSettings] = Field(min_length=1)
-    # Roles that may use this model until the policy engine decides; empty = gateway.default_roles.
-    roles: list[str] = Field(default_factory=list)
     # Refuse deployments whose estimated cost for this request exceeds this (USD).
     max_cost_per_request: float | None = Field(None, gt=0)
     # Total time for one request across retries and fallbacks; empty = gateway default.
@@ -116,7 +114,6 @@ class GatewaySettings(BaseModel):
 
     enabled: bool = True
     models: dict[str, ModelSettings] = Field(default_factory=dict)
-    default_roles: list[str] = Field(default_factory=lambda: ["admin", "operator", "user", "agent"])
     request_timeout_seconds: float = Field(300.0, gt=0, le=3600)
     attempt_timeout_seconds: float = Field(120.0, gt=0, le=3600)
     connect_timeout_seconds: float = Field(5.0, gt=0, le=60)

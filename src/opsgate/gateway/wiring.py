@@ -18,7 +18,7 @@ from opsgate.gateway.adapters import (
 from opsgate.gateway.pipeline import Governance
 from opsgate.gateway.ports import KillSwitchGate, QuotaGate, UsageSink
 from opsgate.gateway.service import GatewayService
-from opsgate.gateway.steps.access import RoleAccess
+from opsgate.gateway.steps.access import PolicyAccess
 
 if TYPE_CHECKING:
     from opsgate.runtime import Runtime
@@ -39,7 +39,7 @@ def build_gateway(rt: Runtime) -> GatewayService | None:
     q: QuotaGate = QuotaAdapter(rt.quota) if rt.quota is not None else QuotaOff()
     u: UsageSink = UsageAdapter(rt.usage) if rt.usage is not None else UsageToLog()
     governance = Governance(
-        access=RoleAccess(s),
+        access=PolicyAccess(rt.policy),
         guard=GuardAdapter(rt.guard) if rt.guard is not None else GuardOff(),
         quota=q,
         killswitch=ks,

@@ -8,8 +8,8 @@ from typing import Any
 from opsgate.errors import Forbidden
 from opsgate.gateway.call import GatewayCall
 from opsgate.gateway.ports import AccessDecision, ModelAccess
-from opsgate.gateway.settings import GatewaySettings
 from opsgate.identity.principal import Principal
+from opsgate.policy.service import PolicyService
 
 
 def scope_allows(principal: Principal, model: str) -> bool:
@@ -20,20 +20,36 @@ def scope_allows(principal: Principal, model: str) -> bool:
     return any(fnmatchcase(target, s) for s in principal.scopes)
 
 
-class RoleAccess:
-    """Role check from the catalog (`models.<name>.roles`, else `default_roles`)."""
+class PolicyAccess:
+    """The policy engine's `model.invoke` decision behind the gateway's ModelAccess port.
 
-    def __init__(self, settings: GatewaySettings) -> None:
-        self._s = settings
+    The decision is not recorded separately: the gateway's own audit event carries it
+    (allow, reasons, obligations, bundle revision, input digest), one event per request.
+    """
+
+    def __init__(self, policy: PolicyService) -> None:
+        self.policy = policy
 
     async def decide(
         self, principal: Principal, model: str, context: dict[str, Any]
     ) -> AccessDecision:
-        m = self._s.models.get(model)
-        roles = (m.roles if m and m.roles else None) or self._s.default_roles
-        if principal.has_role(*roles):
-            return AccessDecision(True, [f"role in {sorted(roles)}"])
-        return AccessDecision(False, [f"requires one of the roles {sorted(roles)}"])
+        d = await self.policy.decide(
+            principal, "model.invoke", {"kind": "model", "name": model}, context, record=False
+        )
+        o = d.obligations
+        return AccessDecision(
+            d.allow,
+            list(d.reasons),
+            in_tenant_only=o.in_tenant_only,
+            max_tokens=o.max_tokens,
+            redact=dict(o.redact),
+            record={
+                "allow": d.allow,
+                "bundle_revision": d.bundle_revision,
+                "input_digest": d.input_digest,
+                "obligations": o.as_dict(),
+            },
+        )
 
 
 async def check_access(call: GatewayCall, access: ModelAccess) -> None:
@@ -56,4 +72,5 @@ async def check_access(call: GatewayCall, access: ModelAccess) -> None:
     call.in_tenant_only = call.in_tenant_only or decision.in_tenant_only
     call.max_tokens_cap = decision.max_tokens
     call.guard_actions = dict(decision.redact)
+    call.policy = decision.record
     call.max_cost = decision.max_cost

@@ -1,0 +1,54 @@
+"""Tools over REST (for runbooks and scripts); the MCP endpoint uses the same pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsgate.deps import RuntimeDep
+from opsgate.identity.deps import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    rationale: str = Field("", max_length=4000)
+    approval_id: str | None = Field(None, max_length=36)
+
+
+@router.get("")
+async def tools_list(p: CurrentPrincipal, rt: RuntimeDep) -> list[dict[str, Any]]:
+    """The tools this principal may call, with their schemas, zones, gates and annotations."""
+    return [
+        {
+            "name": s.name,
+            "title": s.title,
+            "description": s.description,
+            "input_schema": s.input_schema,
+            "zone": s.zone,
+            "process_area": s.process_area,
+            "risk": s.risk,
+            "gate": s.effective_gate,
+            "annotations": s.annotations(),
+        }
+        for s in await rt.tools.visible(p)
+    ]
+
+
+@router.post("/{name}/call")
+async def tools_call(
+    name: str, body: ToolCall, p: CurrentPrincipal, rt: RuntimeDep, request: Request
+) -> dict[str, Any]:
+    out = await rt.tools.call(
+        p,
+        name,
+        body.arguments,
+        rationale=body.rationale,
+        approval_id=body.approval_id,
+        trace_id=getattr(request.state, "trace_id", None),
+    )
+    return out.__dict__

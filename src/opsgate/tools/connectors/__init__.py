@@ -1,0 +1,1 @@
+"""Connectors: each declares its tools as data and reports its own status."""
