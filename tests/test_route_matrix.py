@@ -15,7 +15,15 @@ from starlette.routing import BaseRoute
 
 from tests.conftest import AppHarness
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/.well-known/oauth-protected-resource",  # RFC 9728: public by design
+}
 
 
 def _required_roles(route: APIRoute) -> frozenset[str] | None:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from opsgate import __version__, health
 from opsgate.http.context import RequestContextMiddleware
@@ -18,6 +20,7 @@ from opsgate.settings import Settings
 from opsgate.telemetry.logging import configure_logging, get_logger
 from opsgate.telemetry.metrics import Metrics
 from opsgate.telemetry.tracing import Tracing
+from opsgate.tools.mcp_server import McpEndpoint, make_authenticator
 
 log = get_logger("opsgate.app")
 
@@ -50,9 +53,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, metrics=metrics, tracing=tracing)
         app.state.runtime = rt
+        mcp = McpEndpoint(
+            rt.tools, make_authenticator(rt.identity), _resource_metadata_url(settings)
+        )
+        app.state.mcp = mcp
         log.info("opsgate started", mode=settings.mode, database=rt.db.engine.dialect.name)
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             rt.draining = True
             await rt.close()
@@ -68,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_handlers(app)
     app.include_router(health.router)
+    app.router.routes.append(Route("/mcp", endpoint=_McpRoute(app)))
     for router in _domain_routers():
         app.include_router(router)
 
@@ -80,6 +89,21 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics, tracing=tracing)
     return app
+
+
+class _McpRoute:
+    """`/mcp` dispatches to the endpoint built in the lifespan (it needs the runtime)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app.state.mcp(scope, receive, send)
+
+
+def _resource_metadata_url(settings: Settings) -> str:
+    base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+    return base.rstrip("/") + "/.well-known/oauth-protected-resource"
 
 
 def _domain_routers() -> list[APIRouter]:

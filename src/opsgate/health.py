@@ -32,3 +32,16 @@ async def metrics(request: Request, rt: RuntimeDep) -> Response:
     if not rt.settings.telemetry.metrics_enabled:
         raise NotFound("metrics are disabled (telemetry.metrics_enabled)")
     return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/.well-known/oauth-protected-resource", operation_id="oauth_protected_resource")
+async def oauth_protected_resource(rt: RuntimeDep) -> dict[str, Any]:
+    """RFC 9728 metadata for the MCP endpoint: which issuers' tokens OpsGate accepts."""
+    s = rt.settings
+    base = s.server.public_url or f"http://{s.server.host}:{s.server.port}"
+    return {
+        "resource": base.rstrip("/") + "/mcp",
+        "authorization_servers": [i.issuer for i in s.identity.oidc],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "OpsGate",
+    }

@@ -93,8 +93,9 @@ class GatewayEnv:
         )
 
     def anthropic(self, **kw: Any) -> anthropic.AsyncAnthropic:
+        # api_key= is what the SDK sends by default (the x-api-key header)
         return anthropic.AsyncAnthropic(
-            auth_token=self.token(**kw), base_url=self.url, max_retries=0, timeout=20
+            api_key=self.token(**kw), base_url=self.url, max_retries=0, timeout=20
         )
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,13 +16,17 @@ BUILTIN_ROLES = ("admin", "operator", "approver", "auditor", "user", "agent")
 
 def credential_from(request: Request) -> str:
     """The presented credential: `Authorization: Bearer …`, or `x-api-key` (Anthropic SDK)."""
-    auth = request.headers.get("authorization", "")
+    return credential_from_headers(request.headers)
+
+
+def credential_from_headers(headers: Mapping[str, str]) -> str:
+    auth = headers.get("authorization", "")
     if auth:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthenticated("expected a Bearer token")
         return value.strip()
-    key = request.headers.get("x-api-key", "")
+    key = headers.get("x-api-key", "")
     if key:
         return key.strip()
     raise Unauthenticated("authentication required")

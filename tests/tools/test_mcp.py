@@ -1,0 +1,117 @@
+"""The MCP endpoint with the official MCP client over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from opsgate.app import create_app
+from opsgate.settings import Settings
+from tests.conftest import migrated
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[tuple[str, str, Any]]:
+    admin = await migrated(settings)
+    assert admin
+    port = _port()
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    rt = app.state.runtime
+    agent = (
+        await rt.identity.keys.create(
+            tenant="default",
+            name="agent",
+            kind="agent",
+            roles=["agent"],
+            scopes=[],
+            created_by="t",
+            expires_at=None,
+        )
+    ).key
+    try:
+        yield f"http://127.0.0.1:{port}", agent, rt
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_list_and_call_with_the_official_client(served: tuple[str, str, Any]) -> None:
+    url, agent, _ = served
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {agent}"}) as http,
+        streamable_http_client(f"{url}/mcp", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        tools = await session.list_tools()
+        names = {t.name for t in tools.tools}
+        assert "host.local_load" in names
+        load = next(t for t in tools.tools if t.name == "host.local_load")
+        assert load.annotations is not None and load.annotations.read_only_hint
+        result = await session.call_tool("host.local_load", {})
+        assert not result.is_error
+        assert (
+            result.structured_content is not None
+            and result.structured_content["status"] == "executed"
+        )
+        bad = await session.call_tool("host.tcp_check", {"host": "example.test"})
+        assert bad.is_error and "port" in bad.content[0].text  # precise schema error, nothing run
+        ssrf = await session.call_tool("host.http_check", {"url": "http://169.254.169.254/"})
+        assert ssrf.is_error and "private" in ssrf.content[0].text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-issued-for-opsgate"},
+        {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."},
+    ],
+)
+async def test_foreign_or_missing_tokens_401(
+    served: tuple[str, str, Any], headers: dict[str, str]
+) -> None:
+    url, _, _ = served
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    async with httpx.AsyncClient() as c:
+        r = await c.post(
+            f"{url}/mcp",
+            json=body,
+            headers={**headers, "accept": "application/json, text/event-stream"},
+        )
+        assert r.status_code == 401
+        assert "resource_metadata=" in r.headers["www-authenticate"]
+        meta = (await c.get(f"{url}/.well-known/oauth-protected-resource")).json()
+    assert meta["resource"].endswith("/mcp")
+
+
+async def test_foreign_host_and_origin_refused(served: tuple[str, str, Any]) -> None:
+    url, agent, _ = served
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    auth = {"Authorization": f"Bearer {agent}", "accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient() as c:
+        r = await c.post(f"{url}/mcp", json=body, headers={**auth, "Host": "evil.example"})
+        assert r.status_code == 403
+        r = await c.post(f"{url}/mcp", json=body, headers={**auth, "Origin": "http://evil.example"})
+        assert r.status_code == 403
