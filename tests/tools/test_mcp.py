@@ -115,3 +115,49 @@ async def test_foreign_host_and_origin_refused(served: tuple[str, str, Any]) -> 
         assert r.status_code == 403
         r = await c.post(f"{url}/mcp", json=body, headers={**auth, "Origin": "http://evil.example"})
         assert r.status_code == 403
+
+
+async def test_approvals_cli_against_a_running_server(served: tuple[str, str, Any]) -> None:
+    """An operator decides from the CLI as themselves; policy judges their key."""
+    from typer.testing import CliRunner
+
+    from opsgate.approvals.service import NewApproval
+    from opsgate.cli.main import app as cli
+    from opsgate.identity.principal import Principal
+
+    url, _, rt = served
+    agent = Principal(id="key:agent9", kind="agent", tenant="default", roles=frozenset({"agent"}))
+    req = await rt.approvals.request(
+        agent,
+        NewApproval(
+            tool="host.local_load",
+            arguments={},
+            rationale="r",
+            zone="monitoring",
+            gate="L2",
+            policy_revision="x",
+            policy_reasons=[],
+            approver_groups=[],
+        ),
+    )
+    approver = (
+        await rt.identity.keys.create(
+            tenant="default",
+            name="appr",
+            kind="service",
+            roles=["approver"],
+            scopes=[],
+            created_by="t",
+            expires_at=None,
+        )
+    ).key
+    runner = CliRunner()
+    base = ["--url", url, "--key", approver]
+    r = await asyncio.to_thread(runner.invoke, cli, ["approvals", "list", *base])
+    assert r.exit_code == 0 and req.id in r.stdout, r.output
+    r = await asyncio.to_thread(
+        runner.invoke, cli, ["approvals", "approve", req.id, "--reason", "ok", *base]
+    )
+    assert r.exit_code == 0 and "approved" in r.stdout, r.output
+    r = await asyncio.to_thread(runner.invoke, cli, ["approvals", "approve", req.id, *base])
+    assert r.exit_code == 1 and "409" in r.output

@@ -6,6 +6,7 @@ import typer
 
 from opsgate import __version__
 from opsgate.cli import (
+    approvals_cmd,
     audit_cmd,
     config_cmd,
     db_cmd,
@@ -32,6 +33,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(guard_cmd.app, name="guard")
 app.add_typer(kill_cmd.kill_app, name="kill")
 app.add_typer(kill_cmd.revive_app, name="revive")
