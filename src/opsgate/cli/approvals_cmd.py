@@ -62,25 +62,31 @@ def show(approval_id: str, url: UrlOpt = "http://127.0.0.1:8080", key: KeyOpt = 
     echo_json(_call("GET", url, key, f"/api/v1/approvals/{approval_id}"))
 
 
+def _decide(verb: str, approval_id: str, reason: str, url: str, key: str) -> None:
+    out = _call("POST", url, key, f"/api/v1/approvals/{approval_id}/{verb}", {"reason": reason})
+    typer.echo(f"{approval_id}: {out['status']}")
+
+
+ReasonOpt = Annotated[str, typer.Option("--reason")]
+
+
 @app.command("approve")
 def approve(
     approval_id: str,
-    reason: Annotated[str, typer.Option("--reason")] = "",
+    reason: ReasonOpt = "",
     url: UrlOpt = "http://127.0.0.1:8080",
     key: KeyOpt = "",
 ) -> None:
     """Approve a request (as yourself)."""
-    out = _call("POST", url, key, f"/api/v1/approvals/{approval_id}/approve", {"reason": reason})
-    typer.echo(f"{approval_id}: {out['status']}")
+    _decide("approve", approval_id, reason, url, key)
 
 
 @app.command("deny")
 def deny(
     approval_id: str,
-    reason: Annotated[str, typer.Option("--reason")] = "",
+    reason: ReasonOpt = "",
     url: UrlOpt = "http://127.0.0.1:8080",
     key: KeyOpt = "",
 ) -> None:
     """Deny a request (as yourself)."""
-    out = _call("POST", url, key, f"/api/v1/approvals/{approval_id}/deny", {"reason": reason})
-    typer.echo(f"{approval_id}: {out['status']}")
+    _decide("deny", approval_id, reason, url, key)
