@@ -168,13 +168,26 @@ async def test_client_disconnect_cancels_non_streamed_call(
 ) -> None:
     fake_url = fake.url  # type: ignore[attr-defined]
     gw = await make_gateway({"slow": {"deployments": [dep("h", fake_url, "hang")]}})
-    with pytest.raises(httpx.ReadTimeout):
-        async with httpx.AsyncClient(base_url=gw.url, timeout=0.3) as c:
+
+    async def call() -> None:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as c:
             await c.post(
                 "/v1/chat/completions",
                 headers=gw.headers(),
                 json={"model": "slow", "messages": MSG},
             )
+
+    # Drop the client only once the upstream holds the request, so a slow machine
+    # cannot turn this into a disconnect before the gateway read the body.
+    task = asyncio.create_task(call())
+    for _ in range(500):
+        if any(r.path.startswith("/hang/") for r in gw.fake.requests):
+            break
+        await asyncio.sleep(0.01)
+    assert any(r.path.startswith("/hang/") for r in gw.fake.requests)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     for _ in range(100):
         if "hang" in gw.fake.cancelled:
             break

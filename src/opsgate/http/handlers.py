@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from opsgate.errors import (
     BadRequest,
@@ -73,6 +74,14 @@ def install_handlers(app: FastAPI) -> None:
             err.detail = err.title
         return render_error(request, err)
 
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # The caller went away mid-request: nobody reads this answer, and it is not a
+        # server fault, so it is logged as what it is rather than as an unhandled error.
+        log.info("client disconnected", path=request.url.path)
+        err = BadRequest("client closed the request", code="client_disconnected")
+        err.status = 499
+        return render_error(request, err)
+
     async def on_unhandled(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path)
         return render_error(request, OpsGateError())
@@ -80,4 +89,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OpsGateError, on_opsgate)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_unhandled)
