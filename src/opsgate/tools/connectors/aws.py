@@ -1,0 +1,610 @@
+"""`aws` connector: EC2, ECS, Lambda, RDS, SSM and CloudWatch through boto3, one IAM role per tool.
+
+Every call assumes the role configured for its tool (STS AssumeRole, with the external id if
+set) and signs with those temporary credentials only. The base credentials (a vault secret or
+boto3's default chain) are used for nothing but AssumeRole, so each role's policy can allow
+exactly one tool's API actions. A tool without a role is refused. boto3 is synchronous: every
+AWS request runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsgate.errors import ConfigError, Forbidden, ValidationFailed
+from opsgate.tools.catalog import ToolSpec, ZoneSpec, load_tools
+from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
+
+REGION = r"^[a-z]{2}(-(gov|iso[a-z]?))?-[a-z]+-[0-9]{1,2}$"
+SSM_DOCUMENT = r"^[A-Za-z0-9_.-]{3,128}$"
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+# Patch and agent maintenance only: nothing that runs caller-supplied commands.
+DEFAULT_SSM_DOCUMENTS = ["AWS-RunPatchBaseline", "AWS-UpdateSSMAgent", "AWS-RefreshAssociation"]
+MAX_RESULT_PAYLOAD = 16 * 1024
+Out = tuple[dict[str, Any], dict[str, Any]]  # (content, meta)
+
+
+class AwsSettings(BaseModel):
+    """`tools.aws` in the settings file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Off by default: with it off the connector offers no tools.
+    enabled: bool = False
+    # Region used when a call names none (and for STS).
+    region: str = Field("us-east-1", pattern=REGION)
+    # Further regions a call may name; any other region is refused before AWS is asked.
+    regions: list[Annotated[str, Field(pattern=REGION)]] = Field(default_factory=list)
+    # Another endpoint for every service (a VPC endpoint, a proxy, moto in tests).
+    endpoint_url: str | None = Field(None, pattern=r"^https?://")
+    # Base credentials, used only to call AssumeRole: a vault reference whose secret is
+    # "ACCESS_KEY_ID:SECRET_ACCESS_KEY" or JSON {aws_access_key_id, aws_secret_access_key,
+    # aws_session_token?}. Unset = boto3's default chain (env, profile, instance role, IRSA).
+    credentials: str | None = Field(None, pattern=r"^secret://[a-z0-9][a-z0-9._-]{0,63}$")
+    # Tool name ("aws.ec2_stop_instances"), zone id ("cloud-infrastructure") or "*" -> role
+    # ARN; the most specific key wins. A tool matching no key is refused.
+    roles: dict[str, Annotated[str, Field(pattern=ROLE_ARN)]] = Field(default_factory=dict)
+    # Passed to AssumeRole; the roles' trust policies should require it (confused deputy).
+    external_id: str | None = Field(None, pattern=r"^[A-Za-z0-9+=,.@:/-]{2,1224}$")
+    # Lifetime of assumed-role credentials; they are renewed `refresh_seconds` before expiry.
+    session_seconds: int = Field(900, ge=900, le=43200)
+    refresh_seconds: int = Field(300, ge=30, le=800)
+    # RoleSessionName, visible in CloudTrail next to OpsGate's own audit record.
+    session_name: str = Field("opsgate", pattern=r"^[A-Za-z0-9+=,.@_-]{2,64}$")
+    # SSM documents aws.ssm_send_command may run (AWS-RunShellScript is deliberately absent).
+    ssm_documents: list[Annotated[str, Field(pattern=SSM_DOCUMENT)]] = Field(
+        default_factory=lambda: list(DEFAULT_SSM_DOCUMENTS)
+    )
+    # Largest Lambda payload (serialised JSON) aws.lambda_invoke sends.
+    lambda_payload_max_bytes: int = Field(32 * 1024, ge=2, le=256 * 1024)
+    connect_timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+
+@dataclass
+class _Assumed:
+    """Temporary credentials of one role, and the clients built with them."""
+
+    key: str
+    secret: str
+    token: str
+    expires: float
+    clients: dict[tuple[str, str, int, float], Any] = field(default_factory=dict)
+
+
+def _base_credentials(text: str) -> dict[str, str]:
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = orjson.loads(text)
+            return {
+                k: str(data[k])
+                for k in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+                if data.get(k)
+            }
+        except (orjson.JSONDecodeError, TypeError, AttributeError):
+            pass
+    elif ":" in text:
+        key, _, secret = text.partition(":")
+        return {"aws_access_key_id": key, "aws_secret_access_key": secret}
+    raise ValidationFailed(
+        "tools.aws.credentials must hold ACCESS_KEY_ID:SECRET or JSON with aws_access_key_id "
+        "and aws_secret_access_key"
+    )
+
+
+def _iso(v: Any) -> str | None:
+    return v.isoformat() if hasattr(v, "isoformat") else None
+
+
+def _client_error(exc: Exception) -> dict[str, Any] | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error") or {}
+        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        message = str(err.get("Message", ""))[:300]
+        return {"error": err.get("Code", "ClientError"), "message": message, "status": status}
+    if isinstance(exc, BotoCoreError):
+        return {"error": type(exc).__name__}
+    return None
+
+
+class _Calls:
+    """AWS requests of one tool call: one role's credentials, one region."""
+
+    def __init__(
+        self, conn: AwsConnector, creds: _Assumed, region: str, read: bool, t: float
+    ) -> None:
+        self.conn, self.creds, self.region, self.read, self.timeout = conn, creds, region, read, t
+
+    def _client(self, service: str) -> Any:
+        attempts = 3 if self.read else 1  # mutating calls are never retried
+        key = (service, self.region, attempts, self.timeout)
+        client = self.creds.clients.get(key)
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            session = boto3.session.Session(
+                aws_access_key_id=self.creds.key,
+                aws_secret_access_key=self.creds.secret,
+                aws_session_token=self.creds.token,
+                region_name=self.region,
+            )
+            config = Config(
+                connect_timeout=self.conn.settings.connect_timeout_seconds,
+                read_timeout=self.timeout,
+                retries={"max_attempts": attempts, "mode": "standard"},
+            )
+            client = session.client(
+                service, endpoint_url=self.conn.settings.endpoint_url, config=config
+            )
+            self.creds.clients[key] = client
+        return client
+
+    async def __call__(self, api: str, method: str, /, **kwargs: Any) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            result: dict[str, Any] = getattr(self._client(api), method)(**kwargs)
+            return result
+
+        return await asyncio.to_thread(run)
+
+
+Handler = Callable[[_Calls, dict[str, Any]], Awaitable[Out]]
+
+
+class AwsConnector:
+    name = "aws"
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        zones: dict[str, ZoneSpec],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._tools = {t.name: t for t in load_tools(Path(__file__).with_name("aws.yaml"), zones)}
+        self._validators = {n: Draft202012Validator(t.input_schema) for n, t in self._tools.items()}
+        known = {"*", *self._tools, *(t.zone for t in self._tools.values())}
+        unknown = sorted(set(settings.roles) - known)
+        if unknown:
+            raise ConfigError(
+                [
+                    (f"tools.aws.roles.{k}", "not an aws tool, a zone of one, or '*'")
+                    for k in unknown
+                ]
+            )
+        self._cache: dict[str, _Assumed] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # role ARN -> why its last AssumeRole failed (cleared by the next success)
+        self._errors: dict[str, str] = {}
+
+    def tools(self) -> list[ToolSpec]:
+        return list(self._tools.values()) if self.settings.enabled else []
+
+    def role_for(self, tool: str) -> str:
+        """The role ARN a tool runs as: tool name, then zone, then "*"; Forbidden if none."""
+        spec = self._tools[tool]
+        roles = self.settings.roles
+        arn = roles.get(tool) or roles.get(spec.zone) or roles.get("*")
+        if not arn:
+            raise Forbidden(
+                f"no AWS role configured for {tool}: set tools.aws.roles[{tool!r}], "
+                f"[{spec.zone!r}] or ['*'] (calls never use the base credentials)"
+            )
+        return arn
+
+    async def status(self) -> ConnectorStatus:
+        try:
+            return await self._status()
+        except Exception as exc:  # status never raises
+            return ConnectorStatus("failed", f"status check failed: {type(exc).__name__}")
+
+    async def _status(self) -> ConnectorStatus:
+        s = self.settings
+        if not s.enabled:
+            return ConnectorStatus("disabled", "tools.aws.enabled is false")
+        if not s.roles:
+            return ConnectorStatus("failed", "no roles in tools.aws.roles: every call is refused")
+        if s.credentials is None:
+            import boto3
+
+            def chain() -> bool:
+                return boto3.session.Session().get_credentials() is not None
+
+            if not await asyncio.wait_for(asyncio.to_thread(chain), 5):
+                return ConnectorStatus(
+                    "failed",
+                    "no base credentials: set tools.aws.credentials or provide boto3's default "
+                    "chain (environment, profile, instance role)",
+                )
+        if self._errors:
+            return ConnectorStatus("failed", "; ".join(self._errors.values()))
+        missing = []
+        for name in self._tools:
+            try:
+                self.role_for(name)
+            except Forbidden:
+                missing.append(name)
+        reason = f"no role (refused): {', '.join(missing)}" if missing else ""
+        return ConnectorStatus("ready", reason)
+
+    async def aclose(self) -> None:
+        self._cache.clear()
+
+    # --- credentials ---------------------------------------------------------------------
+
+    async def _assume(self, arn: str, ctx: CallContext) -> _Assumed:
+        lock = self._locks.setdefault(arn, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(arn)
+            if cached and cached.expires - self.settings.refresh_seconds > self._clock():
+                return cached
+            base = (
+                _base_credentials(await ctx.resolve_secret(self.settings.credentials))
+                if self.settings.credentials
+                else {}
+            )
+            try:
+                creds = await asyncio.to_thread(self._assume_sync, arn, base, ctx.timeout)
+            except Exception as exc:
+                err = _client_error(exc)
+                if err is None:
+                    raise
+                self._errors[arn] = f"AssumeRole {arn} failed: {err['error']}"
+                raise _AssumeFailed(arn, err) from None
+            self._errors.pop(arn, None)
+            assumed = _Assumed(
+                creds["AccessKeyId"],
+                creds["SecretAccessKey"],
+                creds["SessionToken"],
+                creds["Expiration"].timestamp(),
+            )
+            self._cache[arn] = assumed
+            return assumed
+
+    def _assume_sync(self, arn: str, base: dict[str, str], timeout: float) -> dict[str, Any]:
+        import boto3
+        from botocore.config import Config
+
+        s = self.settings
+        sts = boto3.session.Session(region_name=s.region, **base).client(
+            "sts",
+            endpoint_url=s.endpoint_url,
+            config=Config(connect_timeout=s.connect_timeout_seconds, read_timeout=timeout),
+        )
+        kwargs: dict[str, Any] = {
+            "RoleArn": arn,
+            "RoleSessionName": s.session_name,
+            "DurationSeconds": s.session_seconds,
+        }
+        if s.external_id:
+            kwargs["ExternalId"] = s.external_id
+        creds: dict[str, Any] = sts.assume_role(**kwargs)["Credentials"]
+        return creds
+
+    async def _calls(self, tool: str, args: dict[str, Any], ctx: CallContext) -> _Calls:
+        if tool not in self._tools or not self.settings.enabled:
+            raise ValidationFailed(f"unknown or disabled aws tool {tool!r}")
+        errors = sorted(self._validators[tool].iter_errors(args), key=lambda e: list(e.path))
+        if errors:
+            raise ValidationFailed(
+                f"arguments do not match {tool}'s schema",
+                errors=[
+                    {"field": "/".join(map(str, e.path)) or "(root)", "message": e.message}
+                    for e in errors[:20]
+                ],
+            )
+        region = str(args.get("region") or self.settings.region)
+        if region != self.settings.region and region not in self.settings.regions:
+            raise Forbidden(f"region {region} is not allowed (tools.aws.region / regions)")
+        arn = self.role_for(tool)
+        creds = await self._assume(arn, ctx)
+        return _Calls(self, creds, region, self._tools[tool].risk == "read", ctx.timeout)
+
+    # --- the seam ----------------------------------------------------------------------
+
+    async def call(self, tool: str, args: dict[str, Any], ctx: CallContext) -> ToolResult:
+        handler: Handler | None = getattr(self, "_" + tool.partition(".")[2], None)
+        if handler is None or tool not in self._tools:
+            raise ValidationFailed(f"unknown aws tool {tool!r}")
+        self._precheck(tool, args)
+        try:
+            calls = await self._calls(tool, args, ctx)
+            content, meta = await handler(calls, args)
+        except _AssumeFailed as exc:
+            return ToolResult(exc.content(), is_error=True)
+        except Exception as exc:
+            err = _client_error(exc)
+            if err is None:
+                raise
+            if err["error"] in ("ExpiredToken", "ExpiredTokenException"):
+                self._cache.pop(self.role_for(tool), None)
+            return ToolResult(err, is_error=True)
+        return ToolResult(content, is_error=bool(meta.pop("is_error", False)), meta=meta)
+
+    async def dry_run(
+        self, tool: str, args: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any] | None:
+        if tool != "aws.ecs_update_desired_count":
+            return None
+        try:
+            svc = await self._ecs_service(await self._calls(tool, args, ctx), args)
+        except _AssumeFailed as exc:
+            return exc.content()
+        except Exception as exc:
+            err = _client_error(exc)
+            if err is None:
+                raise
+            return err
+        if svc is None:
+            return {"error": "ServiceNotFound", "service": args["service"]}
+        cur = int(svc["desiredCount"])
+        return {
+            "cluster": args["cluster"],
+            "service": args["service"],
+            "current": {"desired_count": cur, "running_count": svc.get("runningCount")},
+            "desired": {"desired_count": args["desired_count"]},
+            "change": args["desired_count"] - cur,
+        }
+
+    def _precheck(self, tool: str, args: dict[str, Any]) -> None:
+        """Refusals that need no AWS request: document allow-list, payload size."""
+        if tool == "aws.ssm_send_command":
+            self._check_document(str(args.get("document_name", "")))
+        if tool == "aws.lambda_invoke":
+            size = len(orjson.dumps(args.get("payload", {})))
+            cap = self.settings.lambda_payload_max_bytes
+            if size > cap:
+                raise ValidationFailed(f"Lambda payload is {size} bytes; the limit is {cap}")
+
+    def _check_document(self, name: str) -> None:
+        if name not in self.settings.ssm_documents:
+            raise Forbidden(
+                f"SSM document {name!r} is not in tools.aws.ssm_documents "
+                f"({', '.join(self.settings.ssm_documents) or 'empty'})"
+            )
+
+    # --- EC2 ---------------------------------------------------------------------------
+
+    async def _ec2_describe_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        kw: dict[str, Any] = {}
+        if args.get("instance_ids"):
+            kw["InstanceIds"] = args["instance_ids"]
+        else:  # MaxResults may not be combined with InstanceIds
+            kw["MaxResults"] = args.get("max_results", 50)
+        if args.get("states"):
+            kw["Filters"] = [{"Name": "instance-state-name", "Values": args["states"]}]
+        r = await aws("ec2", "describe_instances", **kw)
+        out = [_instance(i) for res in r.get("Reservations", []) for i in res.get("Instances", [])]
+        more = bool(r.get("NextToken"))
+        return {"region": aws.region, "count": len(out), "instances": out, "more": more}, {}
+
+    async def _ec2_start_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        r = await aws("ec2", "start_instances", InstanceIds=args["instance_ids"])
+        return _transitions(aws.region, r.get("StartingInstances", []))
+
+    async def _ec2_stop_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        r = await aws("ec2", "stop_instances", InstanceIds=args["instance_ids"])
+        return _transitions(aws.region, r.get("StoppingInstances", []))
+
+    async def _ec2_reboot_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        await aws("ec2", "reboot_instances", InstanceIds=args["instance_ids"])
+        return {"region": aws.region, "rebooting": args["instance_ids"]}, {}
+
+    # --- ECS ---------------------------------------------------------------------------
+
+    async def _ecs_describe_services(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        r = await aws(
+            "ecs", "describe_services", cluster=args["cluster"], services=args["services"]
+        )
+        services = [_service(s) for s in r.get("services", [])]
+        failures = [{"arn": f.get("arn"), "reason": f.get("reason")} for f in r.get("failures", [])]
+        return {"cluster": args["cluster"], "services": services, "failures": failures}, {}
+
+    async def _ecs_service(self, aws: _Calls, args: dict[str, Any]) -> dict[str, Any] | None:
+        r = await aws(
+            "ecs", "describe_services", cluster=args["cluster"], services=[args["service"]]
+        )
+        found = [s for s in r.get("services", []) if s.get("status") != "INACTIVE"]
+        return found[0] if found else None
+
+    async def _ecs_update_desired_count(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        svc = await self._ecs_service(aws, args)
+        if svc is None:
+            err = {"error": "ServiceNotFound", "service": args["service"]}
+            return err, {"is_error": True}
+        prior = int(svc["desiredCount"])
+        r = await aws(
+            "ecs",
+            "update_service",
+            cluster=args["cluster"],
+            service=args["service"],
+            desiredCount=args["desired_count"],
+        )
+        content = {
+            "cluster": args["cluster"],
+            "service": args["service"],
+            "prior_desired_count": prior,
+            "desired_count": r["service"]["desiredCount"],
+        }
+        return content, {"prior": {"desired_count": prior}}
+
+    # --- Lambda ------------------------------------------------------------------------
+
+    async def _lambda_list_functions(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        r = await aws("lambda", "list_functions", MaxItems=args.get("max_items", 50))
+        functions = [
+            {
+                "name": f.get("FunctionName"),
+                "runtime": f.get("Runtime"),
+                "memory_mb": f.get("MemorySize"),
+                "timeout_s": f.get("Timeout"),
+                "last_modified": f.get("LastModified"),
+            }
+            for f in r.get("Functions", [])
+        ]
+        return {"region": aws.region, "functions": functions, "more": bool(r.get("NextMarker"))}, {}
+
+    async def _lambda_invoke(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        self._precheck("aws.lambda_invoke", args)
+        kw: dict[str, Any] = {
+            "FunctionName": args["function_name"],
+            "InvocationType": args.get("invocation_type", "RequestResponse"),
+            "Payload": orjson.dumps(args.get("payload", {})),
+        }
+        if args.get("qualifier"):
+            kw["Qualifier"] = args["qualifier"]
+        r = await aws("lambda", "invoke", **kw)
+        raw = await asyncio.to_thread(r["Payload"].read, MAX_RESULT_PAYLOAD + 1)
+        body: Any
+        try:
+            body = orjson.loads(raw) if len(raw) <= MAX_RESULT_PAYLOAD else None
+        except orjson.JSONDecodeError:
+            body = None
+        if body is None:
+            body = raw[:MAX_RESULT_PAYLOAD].decode(errors="replace")
+        content = {
+            "function": args["function_name"],
+            "status_code": r.get("StatusCode"),
+            "function_error": r.get("FunctionError"),
+            "executed_version": r.get("ExecutedVersion"),
+            "payload": body,
+            "payload_truncated": len(raw) > MAX_RESULT_PAYLOAD,
+        }
+        return content, {"is_error": bool(r.get("FunctionError"))}
+
+    # --- RDS ---------------------------------------------------------------------------
+
+    async def _rds_describe_db_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        kw: dict[str, Any] = {"MaxRecords": args.get("max_records", 100)}
+        if args.get("db_instance_identifier"):
+            kw["DBInstanceIdentifier"] = args["db_instance_identifier"]
+        r = await aws("rds", "describe_db_instances", **kw)
+        dbs = [_db(d) for d in r.get("DBInstances", [])]
+        return {"region": aws.region, "db_instances": dbs, "more": bool(r.get("Marker"))}, {}
+
+    async def _rds_reboot_db_instance(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        kw: dict[str, Any] = {"DBInstanceIdentifier": args["db_instance_identifier"]}
+        if args.get("force_failover"):
+            kw["ForceFailover"] = True
+        r = await aws("rds", "reboot_db_instance", **kw)
+        return {"region": aws.region, "db_instance": _db(r["DBInstance"])}, {}
+
+    # --- SSM and CloudWatch ------------------------------------------------------------
+
+    async def _ssm_send_command(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        self._check_document(args["document_name"])
+        kw: dict[str, Any] = {
+            "DocumentName": args["document_name"],
+            "InstanceIds": args["instance_ids"],
+            "TimeoutSeconds": args.get("timeout_seconds", 3600),
+        }
+        if args.get("parameters"):
+            kw["Parameters"] = args["parameters"]
+        if args.get("comment"):
+            kw["Comment"] = args["comment"]
+        c = (await aws("ssm", "send_command", **kw))["Command"]
+        content = {
+            "region": aws.region,
+            "command_id": c.get("CommandId"),
+            "document": c.get("DocumentName"),
+            "instance_ids": c.get("InstanceIds"),
+            "status": c.get("Status"),
+            "requested_at": _iso(c.get("RequestedDateTime")),
+        }
+        return content, {}
+
+    async def _cloudwatch_describe_alarms(self, aws: _Calls, args: dict[str, Any]) -> Out:
+        kw: dict[str, Any] = {"MaxRecords": args.get("max_records", 50)}
+        if args.get("alarm_name_prefix"):
+            kw["AlarmNamePrefix"] = args["alarm_name_prefix"]
+        if args.get("state_value"):
+            kw["StateValue"] = args["state_value"]
+        r = await aws("cloudwatch", "describe_alarms", **kw)
+        alarms = [
+            {
+                "name": a.get("AlarmName"),
+                "state": a.get("StateValue"),
+                "reason": str(a.get("StateReason", ""))[:300],
+                "metric": a.get("MetricName"),
+                "namespace": a.get("Namespace"),
+                "updated": _iso(a.get("StateUpdatedTimestamp")),
+            }
+            for a in r.get("MetricAlarms", [])
+        ]
+        return {"region": aws.region, "alarms": alarms, "more": bool(r.get("NextToken"))}, {}
+
+
+class _AssumeFailed(Exception):
+    def __init__(self, arn: str, err: dict[str, Any]) -> None:
+        self.arn, self.err = arn, err
+        super().__init__(arn)
+
+    def content(self) -> dict[str, Any]:
+        return {"error": "assume_role_failed", "role": self.arn, "cause": self.err["error"]}
+
+
+def _instance(i: dict[str, Any]) -> dict[str, Any]:
+    tags = {t.get("Key"): t.get("Value") for t in i.get("Tags", [])}
+    return {
+        "id": i.get("InstanceId"),
+        "name": tags.get("Name"),
+        "type": i.get("InstanceType"),
+        "state": (i.get("State") or {}).get("Name"),
+        "az": (i.get("Placement") or {}).get("AvailabilityZone"),
+        "private_ip": i.get("PrivateIpAddress"),
+        "public_ip": i.get("PublicIpAddress"),
+        "launched": _iso(i.get("LaunchTime")),
+    }
+
+
+def _transitions(region: str, items: list[dict[str, Any]]) -> Out:
+    rows = [
+        {
+            "id": x.get("InstanceId"),
+            "previous": (x.get("PreviousState") or {}).get("Name"),
+            "current": (x.get("CurrentState") or {}).get("Name"),
+        }
+        for x in items
+    ]
+    prior = {"states": {r["id"]: r["previous"] for r in rows}}
+    return {"region": region, "instances": rows}, {"prior": prior}
+
+
+def _service(s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": s.get("serviceName"),
+        "status": s.get("status"),
+        "desired": s.get("desiredCount"),
+        "running": s.get("runningCount"),
+        "pending": s.get("pendingCount"),
+        "launch_type": s.get("launchType"),
+        "task_definition": str(s.get("taskDefinition", "")).rsplit("/", 1)[-1],
+        "deployments": len(s.get("deployments", [])),
+    }
+
+
+def _db(d: dict[str, Any]) -> dict[str, Any]:
+    endpoint = d.get("Endpoint") or {}
+    return {
+        "id": d.get("DBInstanceIdentifier"),
+        "class": d.get("DBInstanceClass"),
+        "engine": d.get("Engine"),
+        "version": d.get("EngineVersion"),
+        "status": d.get("DBInstanceStatus"),
+        "multi_az": d.get("MultiAZ"),
+        "az": d.get("AvailabilityZone"),
+        "endpoint": f"{endpoint['Address']}:{endpoint.get('Port')}" if endpoint else None,
+    }
