@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "opsgate.gateway.usage.models",
     "opsgate.guard.models",
     "opsgate.identity.models",
+    "opsgate.tools.federation_models",
     "opsgate.vault.models",
 )
 
