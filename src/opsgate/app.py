@@ -54,7 +54,11 @@ def create_app(settings: Settings) -> FastAPI:
         rt = await Runtime.start(settings, metrics=metrics, tracing=tracing)
         app.state.runtime = rt
         mcp = McpEndpoint(
-            rt.tools, make_authenticator(rt.identity), _resource_metadata_url(settings)
+            rt.tools,
+            make_authenticator(rt.identity),
+            _resource_metadata_url(settings),
+            runner=rt.held,
+            state_key=rt.secret_key,
         )
         app.state.mcp = mcp
         log.info("opsgate started", mode=settings.mode, database=rt.db.engine.dialect.name)

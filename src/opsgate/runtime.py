@@ -28,6 +28,7 @@ from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
 from opsgate.telemetry.metrics import Metrics
 from opsgate.telemetry.tracing import Tracing
+from opsgate.tools.held import ApprovalRunner
 from opsgate.tools.service import ToolService
 from opsgate.tools.wiring import build_tools
 from opsgate.vault.kek import build_kek
@@ -56,6 +57,7 @@ class Runtime:
     policy: PolicyService = field(init=False)
     approvals: ApprovalService = field(init=False)
     tools: ToolService = field(init=False)
+    held: ApprovalRunner = field(init=False)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -123,6 +125,8 @@ class Runtime:
             await start_gateway_controls(rt)
         rt.gateway = build_gateway(rt)
         rt.tools = build_tools(rt)
+        rt.held = ApprovalRunner(rt.tools, sweep_seconds=settings.tools.approval_poll_seconds)
+        await rt.held.start()
         return rt
 
     async def ready(self) -> dict[str, str]:
@@ -149,6 +153,7 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
+        await self.held.aclose()
         if self.gateway is not None:
             await self.gateway.aclose()
         if self.usage is not None:

@@ -13,11 +13,12 @@ import pytest
 
 from opsgate.errors import Forbidden
 from opsgate.identity.principal import Principal
-from opsgate.tools.catalog import ZONES_FILE, ToolSpec, load_zones
-from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
+from opsgate.tools.catalog import ZONES_FILE, load_zones
+from opsgate.tools.connectors.base import CallContext
 from opsgate.tools.connectors.host import HostConnector
 from opsgate.tools.netguard import NetGuard
 from tests.conftest import AppHarness
+from tests.tools.fakeops import OpsConnector
 
 ZONES = load_zones(ZONES_FILE)
 USER = Principal(id="u", kind="user", tenant="default", roles=frozenset({"operator"}))
@@ -114,74 +115,9 @@ async def test_local_resources() -> None:
     await c.aclose()
 
 
-class _Ops:
-    """A stand-in connector with write/destructive/privileged tools, to drive the gates."""
-
-    name = "ops"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        schema = {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "namespace": {"type": "string"},
-                "name": {"type": "string"},
-                "note": {"type": "string"},
-            },
-        }
-        self._tools = [
-            ToolSpec(
-                name="k8s.restart",
-                title="Restart",
-                description="d",
-                zone="kubernetes",
-                process_area="workloads",
-                risk="write",
-                input_schema=schema,
-            ),
-            ToolSpec(
-                name="k8s.delete_pod",
-                title="Delete pod",
-                description="d",
-                zone="kubernetes",
-                process_area="workloads",
-                risk="destructive",
-                gate="L1",
-                input_schema=schema,
-                supports_dry_run=True,
-            ),
-            ToolSpec(
-                name="iam.reset_mfa",
-                title="Reset MFA",
-                description="d",
-                zone="identity-access",
-                process_area="mfa",
-                risk="write",
-                input_schema=schema,
-            ),
-        ]
-
-    def tools(self) -> list[ToolSpec]:
-        return self._tools
-
-    async def status(self) -> ConnectorStatus:
-        return ConnectorStatus("ready")
-
-    async def call(self, tool: str, args: dict[str, Any], ctx: CallContext) -> ToolResult:
-        self.calls.append((tool, args))
-        return ToolResult({"done": tool, "log": "token=ghp_" + "A" * 36})
-
-    async def dry_run(self, tool: str, args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-        return {"would_delete": args.get("name")}
-
-
 @pytest.fixture
-def ops(harness: AppHarness) -> _Ops:
-    o = _Ops()
-    for spec in o.tools():
-        harness.runtime.tools.tools[spec.name] = (spec, o)
-    return o
+def ops(harness: AppHarness) -> OpsConnector:
+    return OpsConnector.install(harness.runtime)
 
 
 async def _key(h: AppHarness, roles: list[str], kind: str = "agent") -> str:
@@ -214,7 +150,7 @@ async def test_l0_executes_and_is_audited(harness: AppHarness) -> None:
     assert [e["action"] for e in audit["items"]][:2] == ["tool.call", "tool.call.start"]
 
 
-async def test_bad_arguments_and_unknown_tools(harness: AppHarness, ops: _Ops) -> None:
+async def test_bad_arguments_and_unknown_tools(harness: AppHarness, ops: OpsConnector) -> None:
     h = harness
     agent = await _key(h, ["agent"])
     r = await h.client.post(
@@ -230,7 +166,9 @@ async def test_bad_arguments_and_unknown_tools(harness: AppHarness, ops: _Ops) -
     assert ops.calls == []
 
 
-async def test_l2_waits_for_approval_then_executes_once(harness: AppHarness, ops: _Ops) -> None:
+async def test_l2_waits_for_approval_then_executes_once(
+    harness: AppHarness, ops: OpsConnector
+) -> None:
     h = harness
     agent = await _key(h, ["agent"])
     args = {"namespace": "prod", "name": "api-7f9"}
@@ -253,29 +191,37 @@ async def test_l2_waits_for_approval_then_executes_once(harness: AppHarness, ops
         roles=frozenset({"operator"}),
     )
     await h.runtime.approvals.decide(approver, out["approval_id"], approve=True)
-    # a different argument is refused; the approved one runs exactly once
+    # The server runs the approved call itself, as the requester, exactly once.
+    settled = await h.runtime.held.wait("default", out["approval_id"], 10, poll=0.05)
+    assert settled.status == "executed" and len(ops.calls) == 1
+    # a different argument is refused
     r = await h.client.post(
         "/api/v1/tools/k8s.delete_pod/call",
         json={"arguments": {**args, "name": "other"}, "approval_id": out["approval_id"]},
         headers=h.auth(agent),
     )
     assert r.status_code == 409
+    # the agent's retries get the one execution's stored result; nothing runs again
+    for _ in range(2):
+        r = await h.client.post(
+            "/api/v1/tools/k8s.delete_pod/call",
+            json={"arguments": args, "approval_id": out["approval_id"]},
+            headers=h.auth(agent),
+        )
+        assert r.status_code == 200 and r.json()["status"] == "executed"
+        assert r.json()["result"] == settled.result["content"]  # type: ignore[index]
+    # someone else cannot collect it
+    other = await _key(h, ["agent"])
     r = await h.client.post(
         "/api/v1/tools/k8s.delete_pod/call",
         json={"arguments": args, "approval_id": out["approval_id"]},
-        headers=h.auth(agent),
-    )
-    assert r.status_code == 200 and r.json()["status"] == "executed"
-    r = await h.client.post(
-        "/api/v1/tools/k8s.delete_pod/call",
-        json={"arguments": args, "approval_id": out["approval_id"]},
-        headers=h.auth(agent),
+        headers=h.auth(other),
     )
     assert r.status_code == 409
     assert len(ops.calls) == 1
 
 
-async def test_l3_never_by_an_ai(harness: AppHarness, ops: _Ops) -> None:
+async def test_l3_never_by_an_ai(harness: AppHarness, ops: OpsConnector) -> None:
     h = harness
     operator_agent = await _key(h, ["operator"], kind="agent")
     r = await h.client.post(
@@ -288,7 +234,7 @@ async def test_l3_never_by_an_ai(harness: AppHarness, ops: _Ops) -> None:
     assert ops.calls == []
 
 
-async def test_secrets_guarded_both_ways(harness: AppHarness, ops: _Ops) -> None:
+async def test_secrets_guarded_both_ways(harness: AppHarness, ops: OpsConnector) -> None:
     h = harness
     agent = await _key(h, ["agent"])
     r = await h.client.post(
@@ -311,7 +257,9 @@ async def test_secrets_guarded_both_ways(harness: AppHarness, ops: _Ops) -> None
     assert "ghp_" not in r.text  # the secret in the tool's output was redacted
 
 
-async def test_tool_calls_are_authorised_against_the_caller(harness: AppHarness, ops: _Ops) -> None:
+async def test_tool_calls_are_authorised_against_the_caller(
+    harness: AppHarness, ops: OpsConnector
+) -> None:
     h = harness
     user = await _key(h, ["user"], kind="service")
     r = await h.client.post(

@@ -36,6 +36,11 @@ class ApprovalRequest(TenantScoped, Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     outcome: Mapped[str] = mapped_column(Text, default="")
+    # Who asked, as authenticated (id, kind, groups, roles, scopes): an approved call runs as
+    # this principal, re-authorised by policy, never as whatever a model later claims.
+    requester_principal: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    # The guarded result of the one execution, for the requester's retries and status polls.
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
 
 
 class ApprovalVote(TenantScoped, Base):

@@ -96,6 +96,7 @@ class ApprovalService:
             escalate_at=now + spec.escalate_after if spec.escalate_after else None,
             expires_at=now + spec.ttl,
             outcome="",
+            requester_principal=snapshot(requester),
         )
         async with self.db.session(requester.tenant) as s:
             s.add(req)
@@ -196,6 +197,8 @@ class ApprovalService:
             await self._event(
                 updated, approver.id, f"approval.{updated.status}", outcome, reason[:200]
             )
+            if updated.status == "denied":
+                await self._settled(tenant, req.id, "denied")
         return updated
 
     async def claim(
@@ -231,13 +234,76 @@ class ApprovalService:
             )
         return await self.get(tenant, approval_id)
 
-    async def complete(self, tenant: str, approval_id: str, *, ok: bool, outcome: str) -> None:
+    async def complete(
+        self,
+        tenant: str,
+        approval_id: str,
+        *,
+        ok: bool,
+        outcome: str,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        status = "executed" if ok else "failed"
         async with self.db.session(tenant) as s:
-            await s.execute(
+            res = await s.execute(
                 update(ApprovalRequest)
                 .where(ApprovalRequest.id == approval_id, ApprovalRequest.status == "executing")
-                .values(status="executed" if ok else "failed", outcome=outcome[:2000])
+                .values(status=status, outcome=outcome[:2000], result=result)
             )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            await self._settled(tenant, approval_id, status)
+
+    async def _settled(self, tenant: str, approval_id: str, status: str) -> None:
+        """One topic for every terminal transition: what held calls wait on."""
+        await self.bus.publish(
+            "approval.settled", {"tenant": tenant, "id": approval_id, "status": status}
+        )
+
+    async def fail_interrupted(self, tenant: str, older_than: timedelta) -> int:
+        """Executions that never finished (the process died mid-call) end as failed.
+
+        They are never run again: whether the operation took effect is unknown, and running
+        it twice is worse than asking a person to look.
+        """
+        cutoff = datetime.now(UTC) - older_than
+        async with self.db.session(tenant) as s:
+            ids = list(
+                (
+                    await s.execute(
+                        select(ApprovalRequest.id).where(
+                            ApprovalRequest.status == "executing",
+                            ApprovalRequest.executed_at <= cutoff,
+                        )
+                    )
+                ).scalars()
+            )
+        for approval_id in ids:
+            async with self.db.session(tenant) as s:
+                await s.execute(
+                    update(ApprovalRequest)
+                    .where(ApprovalRequest.id == approval_id, ApprovalRequest.status == "executing")
+                    .values(status="failed", outcome="interrupted: outcome unknown, check it")
+                )
+            await self._settled(tenant, approval_id, "failed")
+        return len(ids)
+
+    async def abandon(self, tenant: str, approval_id: str, reason: str) -> None:
+        """An approved request that may no longer run (re-authorisation failed): failed."""
+        async with self.db.session(tenant) as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == approval_id, ApprovalRequest.status == "approved")
+                .values(status="failed", outcome=f"not executed: {reason}"[:2000])
+            )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            req = await self.get(tenant, approval_id)
+            await self._event(req, "system", "approval.abandoned", "denied", reason[:200])
+            await self._settled(tenant, approval_id, "failed")
+
+    async def approved_ids(self, tenant: str) -> list[str]:
+        async with self.db.session(tenant) as s:
+            q = select(ApprovalRequest.id).where(ApprovalRequest.status == "approved")
+            return list((await s.execute(q)).scalars())
 
     async def expire_due(self, tenant: str) -> int:
         now = datetime.now(UTC)
@@ -264,6 +330,7 @@ class ApprovalService:
             )
         if res.rowcount == 1:  # type: ignore[attr-defined]
             await self._event(req, "system", "approval.expired", "denied", "expired")
+            await self._settled(req.tenant_id, req.id, "expired")
 
     async def _event(
         self, req: ApprovalRequest, actor: str, action: str, outcome: Outcome, reason: str
@@ -286,6 +353,38 @@ class ApprovalService:
             )
         )
         await self.bus.publish(action, {"tenant": req.tenant_id, "id": req.id, "tool": req.tool})
+
+
+def snapshot(p: Principal) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "kind": p.kind,
+        "tenant": p.tenant,
+        "groups": sorted(p.groups),
+        "roles": sorted(p.roles),
+        "auth": p.auth,
+        "credential_id": p.credential_id,
+        "scopes": sorted(p.scopes),
+        "name": p.name,
+    }
+
+
+def principal_of(req: ApprovalRequest) -> Principal | None:
+    """The requester as authenticated when asking (None for requests from before 0002)."""
+    d = req.requester_principal
+    if not d:
+        return None
+    return Principal(
+        id=str(d["id"]),
+        kind=d["kind"],  # type: ignore[arg-type]
+        tenant=str(d["tenant"]),
+        groups=frozenset(d.get("groups") or ()),  # type: ignore[call-overload]
+        roles=frozenset(d.get("roles") or ()),  # type: ignore[call-overload]
+        auth=str(d.get("auth", "api_key")),
+        credential_id=d.get("credential_id"),  # type: ignore[arg-type]
+        scopes=frozenset(d.get("scopes") or ()),  # type: ignore[call-overload]
+        name=str(d.get("name", "")),
+    )
 
 
 def arguments_of(req: ApprovalRequest) -> dict[str, Any]:

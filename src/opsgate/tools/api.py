@@ -18,6 +18,8 @@ class ToolCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
     rationale: str = Field("", max_length=4000)
     approval_id: str | None = Field(None, max_length=36)
+    # Hold the request up to this long while an approval is pending (0: answer at once).
+    wait_seconds: float = Field(0, ge=0, le=300)
 
 
 @router.get("")
@@ -51,4 +53,16 @@ async def tools_call(
         approval_id=body.approval_id,
         trace_id=getattr(request.state, "trace_id", None),
     )
+    if out.status == "pending_approval" and out.approval_id and body.wait_seconds > 0:
+        req = await rt.held.wait(
+            p.tenant,
+            out.approval_id,
+            body.wait_seconds,
+            poll=rt.settings.tools.approval_poll_seconds,
+        )
+        if req.status in ("executed", "failed"):
+            out = await rt.tools.call(p, name, body.arguments, approval_id=req.id)
+        elif req.status in ("denied", "expired"):
+            out.status = "failed"
+            out.reasons = [*out.reasons, f"approval {req.status}: nothing was executed"]
     return out.__dict__

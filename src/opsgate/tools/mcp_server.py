@@ -10,6 +10,7 @@ checked before this app runs (opsgate.http.guards), which is the DNS-rebinding d
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,17 +18,25 @@ import mcp.types as t
 import orjson
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
 from opsgate import __version__
+from opsgate.audit.schemas import AuditEventIn
 from opsgate.errors import Conflict, Forbidden, NotFound, OpsGateError, ValidationFailed
 from opsgate.http.guards import send_error
 from opsgate.identity.principal import Principal
+from opsgate.telemetry.logging import get_logger
+from opsgate.tools.held import ApprovalRunner
 from opsgate.tools.service import CallOutcome, ToolService
 
 INVALID_PARAMS = -32602
+# Clients at this revision or later get an `input_required` result (sealed request state)
+# while an approval is pending; older ones get a non-error "pending approval" result.
+MRTR_REVISION = "2026-07-28"
+log = get_logger("opsgate.mcp")
 
 
 def _principal(ctx: ServerRequestContext[Any]) -> Principal:
@@ -53,7 +62,119 @@ def _text(outcome: CallOutcome) -> str:
     return orjson.dumps(outcome.result).decode()
 
 
-def build_mcp_server(tools: ToolService) -> Server[Any]:
+def _progress_token(params: t.CallToolRequestParams) -> str | int | None:
+    meta: dict[str, Any] = dict(params.meta or {})
+    token = meta.get("progress_token", meta.get("progressToken"))
+    return token if isinstance(token, str | int) else None
+
+
+def _state_approval_id(params: t.CallToolRequestParams) -> str | None:
+    """The approval id inside a (verified, unsealed) request state, if any."""
+    if not params.request_state:
+        return None
+    try:
+        state = orjson.loads(params.request_state)
+    except orjson.JSONDecodeError:
+        return None
+    value = state.get("approval_id") if isinstance(state, dict) else None
+    return value if isinstance(value, str) else None
+
+
+STATUS_TOOL = t.Tool(
+    name="approvals.status",
+    title="Approval status",
+    description=(
+        "Status of one of your own approval requests (pending, approved, denied, expired, "
+        "executing, executed, failed) and, once executed, its result."
+    ),
+    input_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["approval_id"],
+        "properties": {"approval_id": {"type": "string", "maxLength": 36}},
+    },
+    annotations=t.ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+)
+
+
+async def _approval_status(
+    tools: ToolService, principal: Principal, args: dict[str, Any]
+) -> t.CallToolResult:
+    approval_id = args.get("approval_id")
+    if not isinstance(approval_id, str) or set(args) != {"approval_id"}:
+        raise MCPError(INVALID_PARAMS, "approvals.status takes exactly {approval_id: string}")
+    try:
+        req = await tools.approvals.get(principal.tenant, approval_id)
+    except NotFound:
+        req = None
+    if req is None or req.requester != principal.id:  # others' requests do not exist for you
+        return t.CallToolResult(
+            content=[t.TextContent(type="text", text=f"no approval request {approval_id!r}")],
+            is_error=True,
+        )
+    view = {
+        "approval_id": req.id,
+        "status": req.status,
+        "tool": req.tool,
+        "expires_at": req.expires_at.isoformat(),
+        "outcome": req.outcome,
+        "result": (req.result or {}).get("content"),
+    }
+    return t.CallToolResult(
+        content=[t.TextContent(type="text", text=orjson.dumps(view).decode())],
+        structured_content=view,
+    )
+
+
+def build_mcp_server(
+    tools: ToolService, runner: ApprovalRunner | None = None, state_key: bytes | None = None
+) -> Server[Any]:
+    settings = tools.settings
+
+    async def hold(
+        ctx: ServerRequestContext[Any],
+        params: t.CallToolRequestParams,
+        principal: Principal,
+        outcome: CallOutcome,
+    ) -> CallOutcome | None:
+        """Hold a call that needs approval; the settled outcome, or None if still pending."""
+        if runner is None or outcome.approval_id is None or settings.approval_hold_seconds <= 0:
+            return None
+        token = _progress_token(params)
+        hold_s = settings.approval_hold_seconds
+
+        async def tick(elapsed: float) -> None:
+            if token is not None:
+                await ctx.session.send_progress_notification(
+                    token,
+                    progress=round(elapsed, 1),
+                    total=hold_s,
+                    message=f"waiting for human approval {outcome.approval_id}",
+                    related_request_id=str(ctx.request_id),  # rides this call's own stream
+                )
+
+        req = await runner.wait(
+            principal.tenant,
+            outcome.approval_id,
+            hold_s,
+            poll=settings.approval_poll_seconds,
+            tick=tick,
+            tick_every=settings.progress_interval_seconds,
+        )
+        if req.status in ("pending", "approved", "executing"):
+            return None
+        if req.status in ("denied", "expired"):
+            return CallOutcome(
+                "failed",
+                outcome.tool,
+                outcome.gate,
+                [*outcome.reasons, f"approval {req.status}: nothing was executed"],
+                {"error": f"approval {req.status}", "approval_id": req.id},
+                approval_id=req.id,
+            )
+        # Executed (or failed) once by the runner: the retry path returns the stored result.
+        return await tools.call(principal, params.name, params.arguments or {}, approval_id=req.id)
+
     async def list_tools(
         ctx: ServerRequestContext[Any], params: t.PaginatedRequestParams | None
     ) -> t.ListToolsResult:
@@ -75,14 +196,17 @@ def build_mcp_server(tools: ToolService) -> Server[Any]:
                 )
                 for s in specs
             ]
+            + [STATUS_TOOL]
         )
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: t.CallToolRequestParams
     ) -> t.CallToolResult:
         principal = _principal(ctx)
+        if params.name == STATUS_TOOL.name:
+            return await _approval_status(tools, principal, params.arguments or {})
         meta: dict[str, Any] = dict(params.meta or {})
-        approval_id = meta.get("opsgate/approval_id")
+        approval_id = _state_approval_id(params) or meta.get("opsgate/approval_id")
         try:
             outcome = await tools.call(
                 principal,
@@ -91,6 +215,8 @@ def build_mcp_server(tools: ToolService) -> Server[Any]:
                 rationale=str(meta.get("opsgate/rationale", ""))[:4000],
                 approval_id=approval_id if isinstance(approval_id, str) else None,
             )
+            if outcome.status == "pending_approval":
+                outcome = await hold(ctx, params, principal, outcome) or outcome
         except NotFound as exc:
             raise MCPError(INVALID_PARAMS, exc.detail) from None
         except ValidationFailed as exc:
@@ -102,6 +228,15 @@ def build_mcp_server(tools: ToolService) -> Server[Any]:
             return t.CallToolResult(
                 content=[t.TextContent(type="text", text=exc.detail)], is_error=True
             )
+        if (
+            outcome.status == "pending_approval"
+            and state_key is not None
+            and ctx.protocol_version >= MRTR_REVISION
+        ):
+            # The SDK's boundary seals this (AES-GCM, bound to principal and request).
+            return t.InputRequiredResult(  # type: ignore[return-value]
+                request_state=orjson.dumps({"approval_id": outcome.approval_id}).decode()
+            )
         structured = {k: v for k, v in outcome.__dict__.items() if k != "result"}
         return t.CallToolResult(
             content=[t.TextContent(type="text", text=_text(outcome))],
@@ -109,15 +244,76 @@ def build_mcp_server(tools: ToolService) -> Server[Any]:
             is_error=outcome.status == "failed",
         )
 
-    return Server("opsgate", version=__version__, on_list_tools=list_tools, on_call_tool=call_tool)
+    server: Server[Any] = Server(
+        "opsgate", version=__version__, on_list_tools=list_tools, on_call_tool=call_tool
+    )
+    if state_key is not None:
+
+        def bind(ctx: ServerRequestContext[Any, Any]) -> str | None:
+            principal = getattr(getattr(ctx.request, "state", None), "principal", None)
+            return principal.id if isinstance(principal, Principal) else None
+
+        security = RequestStateSecurity(
+            keys=[hashlib.sha256(b"opsgate-mcp-request-state" + state_key).digest()],
+            ttl=settings.approval_ttl_seconds,
+            bind_principal=bind,
+            audience="opsgate",
+        )
+        server.middleware.append(_StateAlarm(tools))
+        server.middleware.append(RequestStateBoundary(security, default_audience="opsgate"))
+    return server
+
+
+class _StateAlarm:
+    """Forged, tampered, replayed-elsewhere or expired request state: refused and alerted."""
+
+    def __init__(self, tools: ToolService) -> None:
+        self.tools = tools
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        try:
+            return await call_next(ctx)
+        except MCPError as exc:
+            if ctx.params is None or ctx.params.get("requestState") is None:
+                raise
+            principal = getattr(getattr(ctx.request, "state", None), "principal", None)
+            tenant = principal.tenant if isinstance(principal, Principal) else "default"
+            actor = principal.id if isinstance(principal, Principal) else "unknown"
+            log.warning("rejected MCP request state", actor=actor, method=ctx.method)
+            await self.tools.audit.emit(
+                AuditEventIn(
+                    tenant=tenant,
+                    actor=actor,
+                    action="mcp.request_state.rejected",
+                    resource="mcp",
+                    outcome="denied",
+                    reason="request state failed verification (forged, tampered or expired)",
+                    payload={"method": ctx.method, "error": exc.error.message[:200]},
+                )
+            )
+            await self.tools.bus.publish(
+                "alert.raised",
+                {"tenant": tenant, "kind": "mcp_request_state_rejected", "actor": actor},
+            )
+            raise
 
 
 class McpEndpoint:
     """ASGI app for `/mcp`: authenticates, then hands over to the SDK's session manager."""
 
-    def __init__(self, tools: ToolService, authenticate: Any, resource_metadata_url: str) -> None:
-        self.server = build_mcp_server(tools)
-        self.manager = StreamableHTTPSessionManager(self.server, stateless=True, json_response=True)
+    def __init__(
+        self,
+        tools: ToolService,
+        authenticate: Any,
+        resource_metadata_url: str,
+        runner: ApprovalRunner | None = None,
+        state_key: bytes | None = None,
+    ) -> None:
+        self.server = build_mcp_server(tools, runner, state_key)
+        # SSE responses, so a held call can stream progress notifications before its result.
+        self.manager = StreamableHTTPSessionManager(
+            self.server, stateless=True, json_response=False
+        )
         self.authenticate = authenticate
         self.metadata_url = resource_metadata_url
 

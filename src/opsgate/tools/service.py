@@ -18,17 +18,19 @@ from typing import Any, Literal
 import orjson
 from jsonschema import Draft202012Validator
 
+from opsgate.approvals.models import ApprovalRequest
 from opsgate.approvals.service import ApprovalService, NewApproval
 from opsgate.audit.base import Auditor
 from opsgate.audit.schemas import AuditEventIn
 from opsgate.bus.base import EventBus
-from opsgate.errors import Forbidden, NotFound, ValidationFailed
+from opsgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from opsgate.guard.findings import SECRETS, ScanContext
 from opsgate.guard.service import GuardService
 from opsgate.identity.principal import Principal
 from opsgate.policy.service import PolicyService
 from opsgate.tools.catalog import Gate, ToolSpec, ZoneSpec
 from opsgate.tools.connectors.base import CallContext, Connector, ToolResult
+from opsgate.tools.resilience import BreakerOpen, Breakers, with_retries
 from opsgate.tools.settings import ToolsSettings
 from opsgate.vault.service import VaultService
 
@@ -47,6 +49,11 @@ class CallOutcome:
     truncated: bool = False
     approval_id: str | None = None
     findings: list[str] = field(default_factory=list)
+
+
+def _safe(exc: Exception) -> str:
+    """A short error text; the result guard redacts anything secret-shaped in it."""
+    return str(exc)[:300]
 
 
 def _depth(obj: Any, level: int = 0) -> int:
@@ -95,10 +102,18 @@ class ToolService:
         self.settings, self.zones = settings, zones
         self.policy, self.guard, self.approvals = policy, guard, approvals
         self.audit, self.bus, self.vault = audit, bus, vault
+        self.connectors = list(connectors)
         self.tools: dict[str, tuple[ToolSpec, Connector]] = {}
-        for c in connectors:
+        self.breakers = Breakers(settings.breaker_failures, settings.breaker_open_seconds)
+        self.refresh_tools()
+
+    def refresh_tools(self) -> None:
+        """Rebuild the catalog from the connectors (federated upstreams change at run time)."""
+        tools: dict[str, tuple[ToolSpec, Connector]] = {}
+        for c in self.connectors:
             for spec in c.tools():
-                self.tools[spec.name] = (spec, c)
+                tools[spec.name] = (spec, c)
+        self.tools = tools
 
     def _resource(self, spec: ToolSpec, args: dict[str, Any] | None = None) -> dict[str, Any]:
         res = {
@@ -157,12 +172,29 @@ class ToolService:
         )
         reasons = list(decision.reasons)
         if approval_id is not None:
-            await self.approvals.claim(
-                principal.tenant, approval_id, name, args, principal.id, decision.bundle_revision
-            )
-            return await self._execute(
-                principal, spec, connector, args, gate, reasons, findings, approval_id, trace_id
-            )
+            req = await self.approvals.get(principal.tenant, approval_id)
+            if req.requester != principal.id or req.tool != name:
+                raise Conflict("this approval is for another call", code="binding_mismatch")
+            if req.status == "approved":
+                try:
+                    await self.approvals.claim(
+                        principal.tenant,
+                        approval_id,
+                        name,
+                        args,
+                        principal.id,
+                        decision.bundle_revision,
+                    )
+                except Conflict as exc:
+                    if not (exc.code or "").startswith("not_approved_"):
+                        raise
+                    # Claimed a moment ago by the runner (or another retry): report that one.
+                    req = await self.approvals.get(principal.tenant, approval_id)
+                    return self._settled_outcome(req, args, gate, reasons, findings)
+                return await self._execute(
+                    principal, spec, connector, args, gate, reasons, findings, approval_id, trace_id
+                )
+            return self._settled_outcome(req, args, gate, reasons, findings)
         if gate in ("L0", "L1") or (
             gate == "L3" and not principal.is_ai and principal.kind == "user"
         ):
@@ -207,6 +239,41 @@ class ToolService:
         return CallOutcome(
             "pending_approval", name, gate, reasons, approval_id=req.id, findings=findings
         )
+
+    def _settled_outcome(
+        self,
+        req: ApprovalRequest,
+        args: dict[str, Any],
+        gate: Gate,
+        reasons: list[str],
+        findings: list[str],
+    ) -> CallOutcome:
+        """A retry with an approval id that is not (or no longer) executable.
+
+        Pending: still held, nothing runs. Executed or failed: the one execution's stored
+        result, if the retry binds to what was approved (idempotent retries). Anything else
+        is a conflict with the reason.
+        """
+        digest = self.approvals.binding(req.tool, args, req.requester, req.policy_revision)
+        if req.status in ("pending", "executed", "failed", "executing") and digest != req.digest:
+            raise Conflict("this call differs from what was approved", code="binding_mismatch")
+        if req.status in ("pending", "executing"):
+            return CallOutcome(
+                "pending_approval", req.tool, gate, reasons, approval_id=req.id, findings=findings
+            )
+        if req.status in ("executed", "failed"):
+            stored = req.result or {}
+            return CallOutcome(
+                "executed" if req.status == "executed" else "failed",
+                req.tool,
+                gate,
+                reasons,
+                stored.get("content"),
+                bool(stored.get("truncated")),
+                req.id,
+                findings,
+            )
+        raise Conflict(f"approval request is {req.status}", code=f"not_approved_{req.status}")
 
     def _ctx(self, principal: Principal, spec: ToolSpec) -> CallContext:
         async def resolve(ref: str) -> str:
@@ -264,22 +331,16 @@ class ToolService:
         await self._audit(
             principal, spec, "tool.call.start", "pending", "; ".join(reasons), meta, trace_id
         )
-        try:
-            async with asyncio.timeout(spec.timeout_seconds):
-                result = await connector.call(spec.name, args, self._ctx(principal, spec))
-        except TimeoutError:
-            result = ToolResult(
-                {"error": f"timed out after {spec.timeout_seconds:g} s"}, is_error=True
-            )
-        except (ValidationFailed, Forbidden):
-            raise
-        except Exception as exc:
-            result = ToolResult({"error": f"{type(exc).__name__}"}, is_error=True)
+        result = await self._run(principal, spec, connector, args)
         result = await self._guard_result(principal, result)
         status: Literal["executed", "failed"] = "failed" if result.is_error else "executed"
         if approval_id:
             await self.approvals.complete(
-                principal.tenant, approval_id, ok=not result.is_error, outcome=status
+                principal.tenant,
+                approval_id,
+                ok=not result.is_error,
+                outcome=status,
+                result={"content": result.content, "truncated": result.truncated},
             )
         await self._audit(
             principal,
@@ -311,6 +372,46 @@ class ToolService:
             approval_id,
             findings,
         )
+
+    async def _run(
+        self, principal: Principal, spec: ToolSpec, connector: Connector, args: dict[str, Any]
+    ) -> ToolResult:
+        """The connector call: breaker per target, timeout, retries for reads only."""
+        target_of = getattr(connector, "target", None)
+        key = f"{connector.name}:{target_of(spec.name, args) if target_of else '*'}"
+        try:
+            self.breakers.before(key)
+        except BreakerOpen as exc:
+            return ToolResult({"error": str(exc)}, is_error=True, meta={"breaker": "open"})
+        ctx = self._ctx(principal, spec)
+
+        async def attempt() -> ToolResult:
+            async with asyncio.timeout(spec.timeout_seconds):
+                return await connector.call(spec.name, args, ctx)
+
+        retryable = spec.risk == "read" or spec.idempotent
+        try:
+            result = await with_retries(
+                attempt,
+                attempts=self.settings.retry_attempts if retryable else 1,
+                backoff=self.settings.retry_backoff_seconds,
+                retry_on=(TimeoutError, OSError, ConnectionError),
+            )
+        except TimeoutError:
+            self.breakers.failure(key)
+            return ToolResult(
+                {"error": f"timed out after {spec.timeout_seconds:g} s"}, is_error=True
+            )
+        except (ValidationFailed, Forbidden):
+            raise
+        except Exception as exc:
+            self.breakers.failure(key)
+            return ToolResult({"error": type(exc).__name__, "detail": _safe(exc)}, is_error=True)
+        if result.meta.get("target_failed"):
+            self.breakers.failure(key)
+        else:
+            self.breakers.success(key)
+        return result
 
     async def _guard_result(self, principal: Principal, result: ToolResult) -> ToolResult:
         raw = orjson.dumps(result.content)

@@ -18,3 +18,14 @@ class ToolsSettings(BaseModel):
     # After this long, the zone's escalation groups may decide too (0 = no escalation).
     approval_escalate_seconds: float = Field(0, ge=0)
     escalation_groups: list[str] = Field(default_factory=list)
+    # Connector calls: retries (reads and idempotent tools only) and per-target breakers.
+    retry_attempts: int = Field(3, ge=1, le=10)
+    retry_backoff_seconds: float = Field(0.2, ge=0, le=30)
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    breaker_open_seconds: float = Field(30, gt=0, le=3600)
+    # An MCP call that needs approval is held this long (progress notifications every
+    # `progress_interval_seconds`) before it returns "pending approval" with the id.
+    approval_hold_seconds: float = Field(45, ge=0, le=3600)
+    progress_interval_seconds: float = Field(5, gt=0, le=60)
+    # Held calls re-check the database this often in case a bus event was missed.
+    approval_poll_seconds: float = Field(5, gt=0, le=300)

@@ -1,0 +1,311 @@
+"""Approval gates over MCP: held calls with progress, input-required state, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import pytest
+import uvicorn
+from mcp.client.client import Client
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, InputRequiredResult
+
+from opsgate.app import create_app
+from opsgate.audit.query import EventFilter, list_events
+from opsgate.identity.principal import Principal
+from opsgate.runtime import Runtime
+from opsgate.settings import Settings
+from tests.conftest import migrated
+from tests.tools.fakeops import OpsConnector
+
+APPROVER = Principal(
+    id="ana",
+    kind="user",
+    tenant="default",
+    groups=frozenset({"sg-k8s-approvers"}),
+    roles=frozenset({"operator"}),
+)
+ARGS = {"namespace": "prod", "name": "api-7f9"}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    agent: str
+    rt: Runtime
+    ops: OpsConnector
+
+    def http(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {self.agent}"}, timeout=30)
+
+
+@pytest.fixture
+async def served(make_settings: Any) -> AsyncIterator[Served]:
+    settings: Settings = make_settings(
+        tools={
+            "approval_hold_seconds": 2,
+            "progress_interval_seconds": 0.2,
+            "approval_poll_seconds": 0.5,
+        }
+    )
+    await migrated(settings)
+    port = _port()
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    rt: Runtime = app.state.runtime
+    ops = OpsConnector.install(rt)
+    agent = (
+        await rt.identity.keys.create(
+            tenant="default",
+            name="agent",
+            kind="agent",
+            roles=["agent"],
+            scopes=[],
+            created_by="t",
+            expires_at=None,
+        )
+    ).key
+    try:
+        yield Served(f"http://127.0.0.1:{port}/mcp", agent, rt, ops)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _pending_id(rt: Runtime) -> str:
+    for _ in range(200):
+        pending = await rt.approvals.list_requests("default", "pending")
+        if pending:
+            return pending[0].id
+        await asyncio.sleep(0.02)
+    raise AssertionError("no approval request appeared")
+
+
+async def test_held_call_streams_progress_and_returns_the_result_once_approved(
+    served: Served,
+) -> None:
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(p: float, total: float | None, message: str | None) -> None:
+        progress.append((p, message))
+
+    async with (
+        served.http() as http,
+        streamable_http_client(served.url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        call = asyncio.create_task(
+            session.call_tool("k8s.delete_pod", ARGS, progress_callback=on_progress)
+        )
+        approval_id = await _pending_id(served.rt)
+        await asyncio.sleep(0.5)  # let a couple of progress notifications through
+        assert served.ops.calls == []  # nothing runs before approval
+        await served.rt.approvals.decide(APPROVER, approval_id, approve=True)
+        result = await call
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    assert result.structured_content["status"] == "executed"
+    assert result.structured_content["approval_id"] == approval_id
+    assert served.ops.calls == [("k8s.delete_pod", ARGS)]
+    assert progress and approval_id in (progress[0][1] or "")
+
+
+async def test_pending_after_the_hold_for_handshake_clients(served: Served) -> None:
+    async with (
+        served.http() as http,
+        streamable_http_client(served.url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool("k8s.delete_pod", ARGS)
+        # Not an error: the agent is told to wait and how to retry.
+        assert not result.is_error
+        assert result.structured_content is not None
+        assert result.structured_content["status"] == "pending_approval"
+        approval_id = result.structured_content["approval_id"]
+        assert approval_id in result.content[0].text  # type: ignore[union-attr]
+        await served.rt.approvals.decide(APPROVER, approval_id, approve=True, reason="ok")
+        settled = await served.rt.held.wait("default", approval_id, 10, poll=0.05)
+        assert settled.status == "executed"
+        # The idempotent retry returns the stored result; nothing runs twice.
+        again = await session.call_tool(
+            "k8s.delete_pod", ARGS, meta={"opsgate/approval_id": approval_id}
+        )
+        assert again.structured_content is not None
+        assert again.structured_content["status"] == "executed"
+    assert len(served.ops.calls) == 1
+
+
+async def test_denied_while_held_is_reported_and_nothing_runs(served: Served) -> None:
+    async with (
+        served.http() as http,
+        streamable_http_client(served.url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        call = asyncio.create_task(session.call_tool("k8s.delete_pod", ARGS))
+        approval_id = await _pending_id(served.rt)
+        await served.rt.approvals.decide(APPROVER, approval_id, approve=False, reason="no")
+        result = await call
+    assert result.is_error and "denied" in result.content[0].text  # type: ignore[union-attr]
+    assert served.ops.calls == []
+
+
+async def test_input_required_state_for_2026_clients_and_forged_state_alerts(
+    served: Served,
+) -> None:
+    async with (
+        served.http() as http,
+        Client(streamable_http_client(served.url, http_client=http), mode="2026-07-28") as c,
+    ):
+        first = await c.session.call_tool("k8s.delete_pod", ARGS, allow_input_required=True)
+        assert isinstance(first, InputRequiredResult) and first.request_state
+        approval_id = (await served.rt.approvals.list_requests("default", "pending"))[0].id
+        # sealed: the client cannot read or change what the state says
+        assert approval_id not in first.request_state
+        forged = first.request_state[:-6] + (
+            "AAAAAA" if first.request_state[-6:] != "AAAAAA" else "BBBBBB"
+        )
+        with pytest.raises(MCPError):
+            await c.session.call_tool(
+                "k8s.delete_pod", ARGS, request_state=forged, allow_input_required=True
+            )
+        await served.rt.approvals.decide(APPROVER, approval_id, approve=True)
+        done = await c.session.call_tool(
+            "k8s.delete_pod", ARGS, request_state=first.request_state, allow_input_required=True
+        )
+        assert isinstance(done, CallToolResult) and not done.is_error
+        assert done.structured_content is not None
+        assert done.structured_content["status"] == "executed"
+    await served.rt.audit.flush()
+    events, _ = await list_events(
+        served.rt.db, "default", EventFilter(action_prefix="mcp.request_state"), None, 10
+    )
+    assert [e["outcome"] for e in events] == ["denied"]
+    assert len(served.ops.calls) == 1
+
+
+async def test_approved_work_survives_a_restart(make_settings: Any) -> None:
+    """Approved while the server was down (or before it ran it): the next start runs it once."""
+    settings: Settings = make_settings(tools={"approval_poll_seconds": 0.1})
+    await migrated(settings)
+    agent = Principal(id="key:a1", kind="agent", tenant="default", roles=frozenset({"agent"}))
+    rt = await Runtime.start(settings)
+    ops = OpsConnector.install(rt)
+    out = await rt.tools.call(agent, "k8s.delete_pod", ARGS, rationale="stuck")
+    assert out.status == "pending_approval" and out.approval_id
+    await rt.held.aclose()  # the process "dies" before it could run the approval...
+    await rt.approvals.decide(APPROVER, out.approval_id, approve=True)
+    assert ops.calls == []
+    await rt.close()
+
+    rt2 = await Runtime.start(settings)  # ...and the next start picks it up
+    try:
+        ops2 = OpsConnector.install(rt2)
+        req = await rt2.held.wait("default", out.approval_id, 10, poll=0.05)
+        assert req.status == "executed"
+        assert ops2.calls == [("k8s.delete_pod", ARGS)]
+        await rt2.held.sweep()  # sweeping again runs nothing twice
+        assert len(ops2.calls) == 1
+    finally:
+        await rt2.close()
+
+
+async def test_many_pending_approvals_held_at_once(served: Served) -> None:
+    """Held calls cost a waiter each, no polling storm; all settle when decided."""
+    async with (
+        served.http() as http,
+        streamable_http_client(served.url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        calls = [
+            asyncio.create_task(
+                session.call_tool("k8s.delete_pod", {"namespace": "prod", "name": f"p{i}"})
+            )
+            for i in range(20)
+        ]
+        for _ in range(300):
+            pending = await served.rt.approvals.list_requests("default", "pending")
+            if len(pending) == 20 and served.rt.held.held == 20:
+                break
+            await asyncio.sleep(0.02)
+        assert served.rt.held.held == 20
+        for req in pending:
+            await served.rt.approvals.decide(APPROVER, req.id, approve=True)
+        results = await asyncio.gather(*calls)
+    statuses = [r.structured_content["status"] for r in results if r.structured_content]
+    # Each call returned either its result or (hold ran out) "pending" with the approval id.
+    assert len(statuses) == 20 and set(statuses) <= {"executed", "pending_approval"}
+    for req in pending:
+        settled = await served.rt.held.wait("default", req.id, 10, poll=0.05)
+        assert settled.status == "executed"
+    assert len(served.ops.calls) == 20
+    assert served.rt.held.held == 0
+
+
+async def test_approval_status_tool_shows_only_your_own_requests(served: Served) -> None:
+    async with (
+        served.http() as http,
+        streamable_http_client(served.url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert "approvals.status" in names
+        other = Principal(
+            id="key:other", kind="agent", tenant="default", roles=frozenset({"agent"})
+        )
+        theirs = await served.rt.tools.call(other, "k8s.delete_pod", ARGS)
+        assert theirs.approval_id
+        hidden = await session.call_tool("approvals.status", {"approval_id": theirs.approval_id})
+        assert hidden.is_error and "no approval request" in hidden.content[0].text  # type: ignore[union-attr]
+        mine = await session.call_tool("k8s.delete_pod", ARGS)
+        assert mine.structured_content is not None
+        approval_id = mine.structured_content["approval_id"]
+        await served.rt.approvals.decide(APPROVER, approval_id, approve=True)
+        await served.rt.held.wait("default", approval_id, 10, poll=0.05)
+        status = await session.call_tool("approvals.status", {"approval_id": approval_id})
+        assert status.structured_content is not None
+        assert status.structured_content["status"] == "executed"
+        assert status.structured_content["result"]["done"] == "k8s.delete_pod"
+        with pytest.raises(MCPError):
+            await session.call_tool("approvals.status", {"approval_id": 5})
+
+
+async def test_rest_call_can_wait_for_the_approval(served: Served) -> None:
+    import httpx
+
+    base = served.url.removesuffix("/mcp")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        call = asyncio.create_task(
+            c.post(
+                "/api/v1/tools/k8s.delete_pod/call",
+                json={"arguments": ARGS, "wait_seconds": 10},
+                headers={"Authorization": f"Bearer {served.agent}"},
+            )
+        )
+        approval_id = await _pending_id(served.rt)
+        await served.rt.approvals.decide(APPROVER, approval_id, approve=True)
+        r = await call
+    assert r.status_code == 200 and r.json()["status"] == "executed", r.text
+    assert r.json()["approval_id"] == approval_id
