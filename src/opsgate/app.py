@@ -119,6 +119,7 @@ def _domain_routers() -> list[APIRouter]:
     from opsgate.identity.api import router as identity_router
     from opsgate.policy.api import router as policy_router
     from opsgate.tools.api import router as tools_router
+    from opsgate.tools.federation_api import router as upstreams_router
     from opsgate.vault.api import router as vault_router
 
     routers: list[APIRouter] = [
@@ -128,6 +129,7 @@ def _domain_routers() -> list[APIRouter]:
         policy_router,
         approvals_router,
         tools_router,
+        upstreams_router,
     ]
     routers.append(gateway_router)
     routers.append(guard_router)

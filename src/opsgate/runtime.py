@@ -28,6 +28,7 @@ from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
 from opsgate.telemetry.metrics import Metrics
 from opsgate.telemetry.tracing import Tracing
+from opsgate.tools.federation_service import FederationService
 from opsgate.tools.held import ApprovalRunner
 from opsgate.tools.service import ToolService
 from opsgate.tools.wiring import build_tools
@@ -58,6 +59,7 @@ class Runtime:
     approvals: ApprovalService = field(init=False)
     tools: ToolService = field(init=False)
     held: ApprovalRunner = field(init=False)
+    federation: FederationService | None = field(default=None)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -124,7 +126,7 @@ class Runtime:
         if settings.gateway.enabled:
             await start_gateway_controls(rt)
         rt.gateway = build_gateway(rt)
-        rt.tools = build_tools(rt)
+        rt.tools, rt.federation = await build_tools(rt)
         rt.held = ApprovalRunner(rt.tools, sweep_seconds=settings.tools.approval_poll_seconds)
         await rt.held.start()
         return rt
@@ -164,7 +166,9 @@ class Runtime:
             await self.quota.close()
         if self.guard is not None:
             await self.guard.aclose()
-        for connector in {c for _, c in self.tools.tools.values()}:
+        if self.federation is not None:
+            await self.federation.aclose()
+        for connector in self.tools.connectors:
             closer = getattr(connector, "aclose", None)
             if closer is not None:
                 await closer()

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsgate.tools.connectors.aws import AwsSettings
+from opsgate.tools.connectors.kubernetes import KubernetesSettings
+from opsgate.tools.federation import UpstreamSettings
+
 
 class ToolsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -29,3 +33,8 @@ class ToolsSettings(BaseModel):
     progress_interval_seconds: float = Field(5, gt=0, le=60)
     # Held calls re-check the database this often in case a bus event was missed.
     approval_poll_seconds: float = Field(5, gt=0, le=300)
+    # Connectors (each off until configured; see docs/tools-*.md).
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    # Upstream MCP servers federated into the catalog (docs/tools-federation.md).
+    federation: UpstreamSettings = Field(default_factory=UpstreamSettings)
