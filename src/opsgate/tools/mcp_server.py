@@ -323,6 +323,10 @@ class McpEndpoint:
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A field value excludes surrounding whitespace (RFC 9110 5.5), but uvicorn's httptools
+        # parser keeps trailing whitespace, which the SDK's Mcp-Name/Mcp-Method checks would
+        # reject as a mismatch (conformance: sep-2243-server-accepts-whitespace-header-value).
+        scope["headers"] = [(k, v.strip(b" \t")) for k, v in scope["headers"]]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             principal = await self.authenticate(headers, scope.get("client"))
