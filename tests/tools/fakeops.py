@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsgate.tools.catalog import ToolSpec
+from opsgate.tools.catalog import Inverse, ToolSpec
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
 
 
@@ -15,6 +15,7 @@ class OpsConnector:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.replicas: dict[str, int] = {}
         schema = {
             "type": "object",
             "additionalProperties": False,
@@ -46,6 +47,32 @@ class OpsConnector:
                 supports_dry_run=True,
             ),
             ToolSpec(
+                name="k8s.scale",
+                title="Scale",
+                description="d",
+                zone="kubernetes",
+                process_area="workloads",
+                risk="write",
+                input_schema={
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["namespace", "name", "replicas"],
+                    "properties": {
+                        "namespace": {"type": "string"},
+                        "name": {"type": "string"},
+                        "replicas": {"type": "integer", "minimum": 0},
+                    },
+                },
+                inverse=Inverse(
+                    tool="k8s.scale",
+                    arguments={
+                        "namespace": "args.namespace",
+                        "name": "args.name",
+                        "replicas": "prior.replicas",
+                    },
+                ),
+            ),
+            ToolSpec(
                 name="iam.reset_mfa",
                 title="Reset MFA",
                 description="d",
@@ -64,6 +91,11 @@ class OpsConnector:
 
     async def call(self, tool: str, args: dict[str, Any], ctx: CallContext) -> ToolResult:
         self.calls.append((tool, args))
+        if tool == "k8s.scale":
+            key = f"{args['namespace']}/{args['name']}"
+            prior = self.replicas.get(key, 3)
+            self.replicas[key] = args["replicas"]
+            return ToolResult({"replicas": args["replicas"]}, meta={"prior": {"replicas": prior}})
         return ToolResult({"done": tool, "log": "token=ghp_" + "A" * 36})
 
     @classmethod

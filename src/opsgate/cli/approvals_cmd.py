@@ -6,40 +6,15 @@ OpsGate, so policy (four-eyes, approver groups) judges you, not the machine you 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 
 from opsgate.cli.common import echo_json
+from opsgate.cli.rest import KeyOpt, UrlOpt
+from opsgate.cli.rest import call as _call
 
 app = typer.Typer(help="Approval requests (L2/L3 operations).", no_args_is_help=True)
-UrlOpt = Annotated[str, typer.Option("--url", envvar="OPSGATE_URL", help="OpsGate base URL.")]
-KeyOpt = Annotated[
-    str, typer.Option("--key", envvar="OPSGATE_API_KEY", help="Your API key or OIDC token.")
-]
-
-
-def _call(method: str, url: str, key: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    try:
-        r = httpx.request(
-            method,
-            url.rstrip("/") + path,
-            json=body,
-            timeout=30,
-            headers={"Authorization": f"Bearer {key}"},
-        )
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach {url}: {type(exc).__name__}", err=True)
-        raise typer.Exit(1) from None
-    if r.status_code >= 400:
-        try:
-            detail = r.json().get("detail", r.text)
-        except ValueError:
-            detail = r.text
-        typer.echo(f"error: {r.status_code}: {detail}", err=True)
-        raise typer.Exit(1)
-    return r.json()
 
 
 @app.command("list")

@@ -16,6 +16,7 @@ from opsgate.cli import (
     policy_cmd,
     secrets_cmd,
     server_cmd,
+    tools_cmd,
 )
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(approvals_cmd.app, name="approvals")
+app.add_typer(tools_cmd.app, name="tools")
 app.add_typer(guard_cmd.app, name="guard")
 app.add_typer(kill_cmd.kill_app, name="kill")
 app.add_typer(kill_cmd.revive_app, name="revive")

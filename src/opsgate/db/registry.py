@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "opsgate.guard.models",
     "opsgate.identity.models",
     "opsgate.tools.federation_models",
+    "opsgate.tools.models",
     "opsgate.vault.models",
 )
 

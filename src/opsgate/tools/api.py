@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsgate.deps import RuntimeDep
 from opsgate.identity.deps import CurrentPrincipal
+from opsgate.tools.executions import undo
+from opsgate.tools.models import ToolExecution
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 
@@ -65,4 +69,60 @@ async def tools_call(
         elif req.status in ("denied", "expired"):
             out.status = "failed"
             out.reasons = [*out.reasons, f"approval {req.status}: nothing was executed"]
+    return out.__dict__
+
+
+class Undo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rationale: str = Field("", max_length=4000)
+
+
+class ExecutionView(BaseModel):
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    actor: str
+    gate: str
+    status: str
+    prior: dict[str, Any] | None
+    approval_id: str | None
+    undo_of: str | None
+    undone_by: str | None
+    undo_approval_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: ToolExecution) -> ExecutionView:
+        return cls(
+            id=r.id, tool=r.tool, arguments=orjson.loads(r.arguments), actor=r.actor,
+            gate=r.gate, status=r.status, prior=r.prior, approval_id=r.approval_id,
+            undo_of=r.undo_of, undone_by=r.undone_by, undo_approval_id=r.undo_approval_id,
+            created_at=r.created_at,
+        )  # fmt: skip
+
+
+def _may_see_all(p: Any) -> bool:
+    return bool(p.has_role("admin", "operator", "approver", "auditor"))
+
+
+@router.get("/executions", response_model=list[ExecutionView])
+async def tools_executions(
+    p: CurrentPrincipal, rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[ExecutionView]:
+    """Recent executions of write tools (yours, or all for operators and auditors)."""
+    rows = await rt.tools.executions.recent(p.tenant, limit)
+    return [ExecutionView.of(r) for r in rows if _may_see_all(p) or r.actor == p.id]
+
+
+@router.post("/executions/{execution_id}/undo")
+async def tools_undo(
+    execution_id: str, body: Undo, p: CurrentPrincipal, rt: RuntimeDep
+) -> dict[str, Any]:
+    """Run the tool's inverse with the recorded prior state, through the same gates."""
+    row = await rt.tools.executions.get(p.tenant, execution_id)
+    if not (_may_see_all(p) or row.actor == p.id):
+        from opsgate.errors import NotFound
+
+        raise NotFound(f"no execution {execution_id!r}")
+    out = await undo(rt.tools, p, execution_id, body.rationale)
     return out.__dict__

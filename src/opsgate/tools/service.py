@@ -23,13 +23,15 @@ from opsgate.approvals.service import ApprovalService, NewApproval
 from opsgate.audit.base import Auditor
 from opsgate.audit.schemas import AuditEventIn
 from opsgate.bus.base import EventBus
-from opsgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from opsgate.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from opsgate.guard.findings import SECRETS, ScanContext
 from opsgate.guard.service import GuardService
 from opsgate.identity.principal import Principal
 from opsgate.policy.service import PolicyService
 from opsgate.tools.catalog import Gate, ToolSpec, ZoneSpec
 from opsgate.tools.connectors.base import CallContext, Connector, ToolResult
+from opsgate.tools.executions import Executed, ExecutionStore
+from opsgate.tools.loopcaps import LoopCaps
 from opsgate.tools.resilience import BreakerOpen, Breakers, with_retries
 from opsgate.tools.settings import ToolsSettings
 from opsgate.vault.service import VaultService
@@ -49,6 +51,8 @@ class CallOutcome:
     truncated: bool = False
     approval_id: str | None = None
     findings: list[str] = field(default_factory=list)
+    # Set for write tools: the recorded execution (undo takes this id).
+    execution_id: str | None = None
 
 
 def _safe(exc: Exception) -> str:
@@ -105,6 +109,8 @@ class ToolService:
         self.connectors = list(connectors)
         self.tools: dict[str, tuple[ToolSpec, Connector]] = {}
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_open_seconds)
+        self.executions = ExecutionStore(approvals.db)
+        self.loop_caps = LoopCaps(settings.agent_calls_per_minute, settings.agent_repeat_limit)
         self.refresh_tools()
 
     def refresh_tools(self) -> None:
@@ -150,12 +156,18 @@ class ToolService:
         rationale: str = "",
         approval_id: str | None = None,
         trace_id: str | None = None,
+        undo_of: str | None = None,
     ) -> CallOutcome:
         entry = self.tools.get(name)
         if entry is None:
             raise NotFound(f"unknown tool {name!r}")
         spec, connector = entry
         args = validate_args(spec, args)
+        if principal.is_ai and approval_id is None:
+            reason = self.loop_caps.check(principal.id, name, args)
+            if reason:
+                await self._audit(principal, spec, "tool.call", "denied", reason, {"cap": True})
+                raise RateLimited(reason, retry_after=60)
         decision = await self.policy.decide(
             principal, "tool.call", self._resource(spec, args), trace_id=trace_id
         )
@@ -199,7 +211,7 @@ class ToolService:
             gate == "L3" and not principal.is_ai and principal.kind == "user"
         ):
             return await self._execute(
-                principal, spec, connector, args, gate, reasons, findings, None, trace_id
+                principal, spec, connector, args, gate, reasons, findings, None, trace_id, undo_of
             )
         if gate == "L3":
             return CallOutcome(
@@ -272,6 +284,7 @@ class ToolService:
                 bool(stored.get("truncated")),
                 req.id,
                 findings,
+                stored.get("execution_id"),  # type: ignore[arg-type]
             )
         raise Conflict(f"approval request is {req.status}", code=f"not_approved_{req.status}")
 
@@ -326,6 +339,7 @@ class ToolService:
         findings: list[str],
         approval_id: str | None,
         trace_id: str | None,
+        undo_of: str | None = None,
     ) -> CallOutcome:
         meta = {"gate": gate, "approval_id": approval_id, "arg_findings": findings}
         await self._audit(
@@ -334,14 +348,6 @@ class ToolService:
         result = await self._run(principal, spec, connector, args)
         result = await self._guard_result(principal, result)
         status: Literal["executed", "failed"] = "failed" if result.is_error else "executed"
-        if approval_id:
-            await self.approvals.complete(
-                principal.tenant,
-                approval_id,
-                ok=not result.is_error,
-                outcome=status,
-                result={"content": result.content, "truncated": result.truncated},
-            )
         await self._audit(
             principal,
             spec,
@@ -351,6 +357,33 @@ class ToolService:
             {**meta, **result.meta},
             trace_id,
         )
+        execution_id = None
+        if spec.risk != "read":
+            prior = result.meta.get("prior")
+            execution_id = await self.executions.record(
+                Executed(
+                    spec,
+                    principal,
+                    args,
+                    gate,
+                    not result.is_error,
+                    prior if isinstance(prior, dict) else None,
+                    approval_id,
+                    undo_of,
+                )
+            )
+        if approval_id:
+            await self.approvals.complete(
+                principal.tenant,
+                approval_id,
+                ok=not result.is_error,
+                outcome=status,
+                result={
+                    "content": result.content,
+                    "truncated": result.truncated,
+                    "execution_id": execution_id,
+                },
+            )
         if gate == "L1" and not result.is_error:
             await self.bus.publish(
                 "tool.executed",
@@ -359,6 +392,8 @@ class ToolService:
                     "tool": spec.name,
                     "actor": principal.id,
                     "zone": spec.zone,
+                    "execution_id": execution_id,
+                    # One-click undo: POST /api/v1/tools/executions/{execution_id}/undo
                     "undo": spec.inverse.tool if spec.inverse else None,
                 },
             )
@@ -371,6 +406,7 @@ class ToolService:
             result.truncated,
             approval_id,
             findings,
+            execution_id,
         )
 
     async def _run(

@@ -33,6 +33,10 @@ class ToolsSettings(BaseModel):
     progress_interval_seconds: float = Field(5, gt=0, le=60)
     # Held calls re-check the database this often in case a bus event was missed.
     approval_poll_seconds: float = Field(5, gt=0, le=300)
+    # Agent loop caps (agents only; 0 turns a cap off): tool calls per minute, and how often
+    # the same tool with the same arguments may be called within a minute.
+    agent_calls_per_minute: int = Field(120, ge=0)
+    agent_repeat_limit: int = Field(5, ge=0)
     # Connectors (each off until configured; see docs/tools-*.md).
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
