@@ -309,3 +309,34 @@ async def test_rest_call_can_wait_for_the_approval(served: Served) -> None:
         r = await call
     assert r.status_code == 200 and r.json()["status"] == "executed", r.text
     assert r.json()["approval_id"] == approval_id
+
+
+async def test_tools_cli_call_executions_undo(served: Served) -> None:
+    """`opsgate tools` acts as the key's principal over REST: call, list executions, undo."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from opsgate.cli.main import app as cli
+
+    base = ["--url", served.url.removesuffix("/mcp"), "--key", served.agent]
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(cli, ["tools", *args, *base])
+
+    r = await asyncio.to_thread(run, "list")
+    assert r.exit_code == 0 and "k8s.scale" in r.stdout, r.output
+    r = await asyncio.to_thread(
+        run, "call", "k8s.scale", "--args", '{"namespace": "dev", "name": "api", "replicas": 4}'
+    )
+    assert r.exit_code == 0, r.output
+    execution_id = json.loads(r.stdout)["execution_id"]
+    assert served.ops.replicas == {"dev/api": 4}
+    r = await asyncio.to_thread(run, "executions")
+    assert execution_id in r.stdout
+    r = await asyncio.to_thread(run, "undo", execution_id, "--rationale", "oops")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "executed", r.output
+    assert served.ops.replicas == {"dev/api": 3}
+    r = await asyncio.to_thread(run, "call", "k8s.scale", "--args", "[1]")
+    assert r.exit_code == 2 and "JSON object" in r.output
