@@ -6,19 +6,30 @@ Streams rows in (tenant, seq) order and stops at the first problem, which it nam
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import multiprocessing
+import os
 import sqlite3
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 
 from opsgate.audit.chain import GENESIS, iso
-from opsgate.audit.merkle import Frontier, leaf_hash
+from opsgate.audit.merkle import Frontier
 from opsgate.audit.models import AuditCheckpoint
 from opsgate.audit.signing import checkpoint_message, verify_signature
+from opsgate.audit.verify_rows import SQL, Checked, check_rows, columns_match, sqlite_chunk
 from opsgate.db.engine import Database
+
+_BATCH = 20_000
+_MAX_SEQ = 2**62
+# Logs this long are checked in worker processes (one per core, at most 4), in chunks.
+PARALLEL_FROM = int(os.environ.get("OPSGATE_AUDIT_VERIFY_PARALLEL_FROM", "500000"))
+_WORKERS = min(4, os.cpu_count() or 1)
+_CHUNK = 32_768
+
+__all__ = ["Problem", "Report", "columns_match", "verify", "verify_tenant"]
 
 _COLUMNS = ("seq", "id", "actor", "action", "resource", "outcome")
 
@@ -55,42 +66,8 @@ class Report:
         }
 
 
-_SQL = (
-    "select seq, id, actor, action, resource, outcome, data, hash from audit_events "
-    "where tenant_id = {t} and seq > {after} order by seq limit {limit}"
-)
-_BATCH = 20_000
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def columns_match(row: tuple[Any, ...], tenant: str, data: bytes) -> bool:
-    """The indexed columns agree with the hashed canonical bytes.
-
-    Canonical JSON sorts keys, so an event always starts `{"action":…,"actor":…,"id":…,
-    "outcome":…,"payload":` and its last `,"resource":` (everything after it is scalar) is
-    followed by `…,"seq":…,"tenant":…,"trace_id":`. Comparing those byte runs is exact and
-    several times cheaper than parsing every event.
-    """
-    seq, eid, actor, action, resource, outcome = row[:6]
-    head = (
-        b'{"action":' + _dumps(action) + b',"actor":' + _dumps(actor) + b',"id":'
-        + _dumps(eid) + b',"outcome":' + _dumps(outcome) + b',"payload":'
-    )  # fmt: skip
-    if not data.startswith(head):
-        return False
-    tail = (
-        b',"resource":' + _dumps(resource) + b',"seq":' + str(seq).encode() + b',"tenant":'
-        + _dumps(tenant) + b',"trace_id":'
-    )  # fmt: skip
-    at = data.rfind(b',"resource":')
-    return at > 0 and data.startswith(tail, at)
-
-
 class _ChainCheck:
-    """Feeds rows in seq order; stops at the first problem."""
+    """Feeds checked rows in seq order into the Merkle frontier; stops at the first problem."""
 
     def __init__(
         self,
@@ -106,44 +83,49 @@ class _ChainCheck:
         self.frontier = Frontier()
         self.prev = GENESIS
         self.expected = 1
+        # sizes where the frontier must be looked at (checkpoints, exported roots)
+        self.marks = sorted(set(checkpoints) | set(want_roots))
 
     def fail(self, seq: int, eid: str | None, what: str) -> bool:
         self.report.first_problem = Problem(self.tenant, seq, eid, what)
         return False
 
     def feed(self, rows: list[Any]) -> bool:
-        frontier, prev, expected = self.frontier, self.prev, self.expected
-        sha = hashlib.sha256
-        for row in rows:
-            seq, eid, data, digest = row[0], row[1], row[6], row[7]
-            if seq != expected:
-                return self.fail(
-                    expected, None,
-                    f"sequence gap (an event was deleted or inserted): expected seq {expected}, "
-                    f"found {seq}",
-                )  # fmt: skip
-            # A tampered row may not even keep the stored types (SQLite can turn a blob into
-            # text): coerce, and let the hash comparison judge.
-            if not isinstance(data, bytes):
-                data = data.encode() if isinstance(data, str) else bytes(data or b"")
-            if not isinstance(digest, bytes):
-                digest = digest.encode() if isinstance(digest, str) else bytes(digest or b"")
-            if sha(prev + data).digest() != digest:
-                return self.fail(seq, eid, "hash mismatch: event modified, inserted or reordered")
-            if not columns_match(row, self.tenant, data):
-                return self.fail(seq, eid, "indexed columns differ from the hashed event")
-            frontier.append(leaf_hash(data))
-            prev = digest
-            expected += 1
-            if seq in self.want:
-                self.report.roots[(self.tenant, seq)] = frontier.root().hex()
-            ck = self.cks.get(seq)
-            if ck is not None:
-                problem = _check_checkpoint(self.tenant, ck, frontier, prev, self.keys)
-                if problem:
-                    return self.fail(seq, eid, problem)
-                self.report.checkpoints += 1
-        self.prev, self.expected = prev, expected
+        return self.take(check_rows(rows, self.tenant, self.prev, self.expected))
+
+    def take(self, c: Checked) -> bool:
+        """Append a checked range's leaves; look at checkpoints inside it."""
+        frontier = self.frontier
+        start = frontier.size
+        append = frontier.append
+        leaves = c.leaves
+        i = 0
+        for mark in self._marks_in(start, start + len(leaves)):
+            for leaf in leaves[i : mark - start]:
+                append(leaf)
+            i = mark - start
+            if not self._at_mark(mark, c.digests[mark - start - 1]):
+                return False
+        for leaf in leaves[i:]:
+            append(leaf)
+        self.prev, self.expected = c.last, c.expected
+        if c.problem:
+            return self.fail(c.bad_seq or c.expected, c.bad_id, c.problem)
+        return True
+
+    def _marks_in(self, lo: int, hi: int) -> list[int]:
+        return [m for m in self.marks if lo < m <= hi]
+
+    def _at_mark(self, size: int, last: bytes) -> bool:
+        if size in self.want:
+            self.report.roots[(self.tenant, size)] = self.frontier.root().hex()
+        ck = self.cks.get(size)
+        if ck is None:
+            return True
+        problem = _check_checkpoint(self.tenant, ck, self.frontier, last, self.keys)
+        if problem:
+            return self.fail(size, None, problem)
+        self.report.checkpoints += 1
         return True
 
 
@@ -153,7 +135,7 @@ def _sqlite_scan(path: str, tenant: str, check: _ChainCheck) -> None:
         after = 0
         while True:
             rows = con.execute(
-                _SQL.format(t="?", after="?", limit=_BATCH), (tenant, after)
+                SQL.format(t="?", after="?", upto="?", limit=_BATCH), (tenant, after, _MAX_SEQ)
             ).fetchall()
             if not rows or not check.feed(rows):
                 return
@@ -162,23 +144,74 @@ def _sqlite_scan(path: str, tenant: str, check: _ChainCheck) -> None:
         con.close()
 
 
+async def _sqlite_parallel(path: str, tenant: str, top: int, check: _ChainCheck) -> None:
+    """Check disjoint seq ranges in worker processes; feed the frontier in order."""
+    loop = asyncio.get_running_loop()
+    # forkserver: workers fork from a clean single-threaded server (never from this process,
+    # which has live threads), and skip re-importing the app.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["opsgate.audit.verify_rows"])
+    with ProcessPoolExecutor(_WORKERS, mp_context=ctx) as pool:
+        bounds = [(lo, min(lo + _CHUNK, top)) for lo in range(0, top, _CHUNK)]
+        futures = [
+            loop.run_in_executor(pool, sqlite_chunk, path, tenant, lo, hi) for lo, hi in bounds
+        ]
+        try:
+            for fut in futures:
+                if not check.take(await fut):
+                    return
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
 async def _scan(db: Database, tenant: str, check: _ChainCheck) -> None:
     """Stream the chain with the raw driver (SQLAlchemy's row layer halves the speed)."""
     if db.is_sqlite:
         path = db.engine.url.database or ""
-        await asyncio.to_thread(_sqlite_scan, path, tenant, check)
+        top = await asyncio.to_thread(_sqlite_top, path, tenant)
+        if top >= PARALLEL_FROM and _WORKERS > 1:
+            await _sqlite_parallel(path, tenant, top, check)
+        await asyncio.to_thread(_sqlite_scan_from, path, tenant, check)
         return
     async with db.session(tenant) as s:
         raw = await (await s.connection()).get_raw_connection()
         pg = raw.driver_connection
         assert pg is not None
-        sql = _SQL.format(t="$1", after="$2", limit=_BATCH)
+        sql = SQL.format(t="$1", after="$2", upto="$3", limit=_BATCH)
         after = 0
         while True:
-            rows = await pg.fetch(sql, tenant, after)
+            rows = await pg.fetch(sql, tenant, after, _MAX_SEQ)
             if not rows or not check.feed(rows):
                 return
             after = rows[-1][0]
+
+
+def _sqlite_top(path: str, tenant: str) -> int:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("select max(seq) from audit_events where tenant_id = ?", (tenant,))
+        return int(row.fetchone()[0] or 0)
+    finally:
+        con.close()
+
+
+def _sqlite_scan_from(path: str, tenant: str, check: _ChainCheck) -> None:
+    """Sequential check from where `check` stands (all of it, or rows appended meanwhile)."""
+    if check.report.first_problem is not None:
+        return
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        after = check.expected - 1
+        while True:
+            rows = con.execute(
+                SQL.format(t="?", after="?", upto="?", limit=_BATCH), (tenant, after, _MAX_SEQ)
+            ).fetchall()
+            if not rows or not check.feed(rows):
+                return
+            after = rows[-1][0]
+    finally:
+        con.close()
 
 
 async def verify_tenant(

@@ -1,0 +1,126 @@
+"""The per-row checks of audit verification, importable without the app (worker processes).
+
+Each row is checked against the *stored* digest of the row before it, so disjoint seq ranges
+can be checked in parallel; the Merkle frontier and checkpoints are then fed in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+SQL = (
+    "select seq, id, actor, action, resource, outcome, data, hash from audit_events "
+    "where tenant_id = {t} and seq > {after} and seq <= {upto} order by seq limit {limit}"
+)
+PREV_SQL = "select hash from audit_events where tenant_id = {t} and seq = {seq}"
+GENESIS = b"\x00" * 32
+
+_dumps = orjson.dumps
+_PAYLOAD = b',"payload":'
+_TRACE = b',"trace_id":'
+
+
+def columns_match(row: tuple[Any, ...], tenant: str, data: bytes) -> bool:
+    """The indexed columns agree with the hashed canonical bytes.
+
+    Canonical JSON sorts keys, so an event always starts `{"action":…,"actor":…,"id":…,
+    "outcome":…,"payload":` and its last `,"resource":` (everything after it is scalar) is
+    followed by `…,"seq":…,"tenant":…,"trace_id":`. Comparing those byte runs is exact and
+    several times cheaper than parsing every event; each run is one orjson call (a dict in
+    key order serialises exactly like the canonical form of those members).
+    """
+    seq, eid, actor, action, resource, outcome = row[:6]
+    head = _dumps({"action": action, "actor": actor, "id": eid, "outcome": outcome})
+    if not data.startswith(head[:-1]) or not data.startswith(_PAYLOAD, len(head) - 1):
+        return False
+    tail = _dumps({"resource": resource, "seq": seq, "tenant": tenant})
+    at = data.rfind(b',"resource":')
+    return (
+        at > 0
+        and data.startswith(tail[1:-1], at + 1)
+        and data.startswith(_TRACE, at + len(tail) - 1)
+    )
+
+
+def _as_bytes(v: Any) -> bytes:
+    # A tampered row may not even keep the stored types (SQLite can turn a blob into text):
+    # coerce, and let the hash comparison judge.
+    if isinstance(v, bytes):
+        return v
+    return v.encode() if isinstance(v, str) else bytes(v or b"")
+
+
+@dataclass
+class Checked:
+    leaves: list[bytes]
+    digests: list[bytes]  # the chain digest after each good row (checkpoints compare it)
+    last: bytes  # digest of the last good row
+    expected: int  # seq the next row must have
+    bad_seq: int | None = None
+    bad_id: str | None = None
+    problem: str = ""
+
+
+def check_rows(rows: list[Any], tenant: str, prev: bytes, expected: int) -> Checked:
+    """Chain link, sequence and indexed columns of each row; leaf hashes of the good ones."""
+    sha = hashlib.sha256
+    leaves: list[bytes] = []
+    digests: list[bytes] = []
+    out = Checked(leaves, digests, prev, expected)
+    push, push_digest = leaves.append, digests.append
+    for row in rows:
+        seq, eid = row[0], row[1]
+        if seq != expected:
+            out.bad_seq, out.problem = (
+                expected,
+                (
+                    f"sequence gap (an event was deleted or inserted): expected seq {expected}, "
+                    f"found {seq}"
+                ),
+            )
+            break
+        data, digest = _as_bytes(row[6]), _as_bytes(row[7])
+        if sha(prev + data).digest() != digest:
+            out.bad_seq, out.bad_id = seq, eid
+            out.problem = "hash mismatch: event modified, inserted or reordered"
+            break
+        if not columns_match(row, tenant, data):
+            out.bad_seq, out.bad_id = seq, eid
+            out.problem = "indexed columns differ from the hashed event"
+            break
+        push(sha(b"\x00" + data).digest())
+        push_digest(digest)
+        prev = digest
+        expected += 1
+    out.last, out.expected = prev, expected
+    return out
+
+
+def sqlite_chunk(path: str, tenant: str, lo: int, hi: int) -> Checked:
+    """Worker: check seq (lo, hi] of a SQLite log, reading it read-only."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        prev = GENESIS
+        if lo > 0:
+            row = con.execute(PREV_SQL.format(t="?", seq="?"), (tenant, lo)).fetchone()
+            if row is None:
+                return Checked([], [], GENESIS, lo, lo, None, f"event {lo} is missing")
+            prev = _as_bytes(row[0])
+        rows = con.execute(
+            SQL.format(t="?", after="?", upto="?", limit="?"), (tenant, lo, hi, hi - lo)
+        ).fetchall()
+    finally:
+        con.close()
+    out = check_rows(rows, tenant, prev, lo + 1)
+    if not out.problem and out.expected <= hi:  # rows missing at the end of the range
+        out.bad_seq = out.expected
+        out.problem = (
+            f"sequence gap (an event was deleted or inserted): expected seq {out.expected}, "
+            "found none"
+        )
+    return out
