@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from opsgate import __version__, health
@@ -17,6 +17,7 @@ from opsgate.http.guards import BodyLimit, HostOriginGuard
 from opsgate.http.handlers import install_handlers
 from opsgate.runtime import Runtime
 from opsgate.settings import Settings
+from opsgate.telemetry.gc import GcPauses, settle_heap
 from opsgate.telemetry.logging import configure_logging, get_logger
 from opsgate.telemetry.metrics import Metrics
 from opsgate.telemetry.tracing import Tracing
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Metrics and tracing exist before the lifespan so middleware can hold them.
     metrics = Metrics()
     tracing = Tracing(settings.telemetry)
+    gc_pauses = GcPauses(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,10 +64,13 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.mcp = mcp
         log.info("opsgate started", mode=settings.mode, database=rt.db.engine.dialect.name)
+        gc_pauses.install()
         try:
             async with mcp.running():
+                settle_heap()
                 yield
         finally:
+            gc_pauses.remove()
             rt.draining = True
             await rt.close()
             log.info("opsgate stopped")
@@ -83,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.append(Route("/mcp", endpoint=_McpRoute(app)))
     for router in _domain_routers():
         app.include_router(router)
+    app.router.routes[:0] = _model_call_routes()
 
     # Outermost last: context (ids, spans) wraps guards, which wrap the app.
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
@@ -110,9 +116,17 @@ def _resource_metadata_url(settings: Settings) -> str:
     return base.rstrip("/") + "/.well-known/oauth-protected-resource"
 
 
+def _model_call_routes() -> list[BaseRoute]:
+    """The gateway's model-call endpoints: nearly all traffic, so matched first."""
+    from opsgate.gateway.api import model_call_routes
+
+    return list(model_call_routes())
+
+
 def _domain_routers() -> list[APIRouter]:
     """Each domain's router; imported here so importing opsgate.app stays cheap."""
     from opsgate.approvals.api import router as approvals_router
+    from opsgate.approvals.slack_api import router as slack_router
     from opsgate.audit.api import router as audit_router
     from opsgate.gateway.api import router as gateway_router
     from opsgate.guard.api import router as guard_router
@@ -128,6 +142,7 @@ def _domain_routers() -> list[APIRouter]:
         vault_router,
         policy_router,
         approvals_router,
+        slack_router,
         tools_router,
         upstreams_router,
     ]

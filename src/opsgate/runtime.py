@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsgate.approvals.channels import ChannelNotifier
 from opsgate.approvals.service import ApprovalService
 from opsgate.audit.base import Auditor
 from opsgate.audit.service import AuditLog
@@ -60,6 +61,7 @@ class Runtime:
     tools: ToolService = field(init=False)
     held: ApprovalRunner = field(init=False)
     federation: FederationService | None = field(default=None)
+    channels: ChannelNotifier | None = field(default=None)
     draining: bool = field(default=False)
     gateway: GatewayService | None = field(default=None)
     guard: GuardService | None = field(default=None)
@@ -129,6 +131,7 @@ class Runtime:
         rt.tools, rt.federation = await build_tools(rt)
         rt.held = ApprovalRunner(rt.tools, sweep_seconds=settings.tools.approval_poll_seconds)
         await rt.held.start()
+        rt.channels = await ChannelNotifier.start(rt, settings.approvals.channels)
         return rt
 
     async def ready(self) -> dict[str, str]:
@@ -155,6 +158,8 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
+        if self.channels is not None:
+            await self.channels.aclose()
         await self.held.aclose()
         if self.gateway is not None:
             await self.gateway.aclose()

@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from opsgate.approvals.channels.settings import ChannelsSettings
 from opsgate.audit.settings import AuditSettings
 from opsgate.bus.settings import BusSettings
 from opsgate.errors import ConfigError
@@ -37,6 +38,12 @@ KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "opsga
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "opsgate"
+
+
+class ApprovalsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Where approval requests are announced (Slack, Teams, webhooks): docs/approval-channels.md.
+    channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
 
 
 class StrictModel(BaseModel):
@@ -111,6 +118,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    approvals: ApprovalsSettings = Field(default_factory=ApprovalsSettings)
 
     # Where the YAML came from, for messages; not a setting.
     config_file: Path | None = None
