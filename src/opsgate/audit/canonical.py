@@ -38,6 +38,23 @@ SECRET_VALUES = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,})"
 )
 REDACTED = "[redacted]"
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+# key -> (is a secret key, has astral characters). Payload keys repeat endlessly (the same
+# event shapes), so each is classified once; bounded so odd inputs cannot grow it.
+_KEYS: dict[str, tuple[bool, bool]] = {}
+_KEYS_MAX = 4096
+
+
+def _key_info(key: str) -> tuple[bool, bool]:
+    info = _KEYS.get(key)
+    if info is None:
+        info = (
+            SECRET_KEYS.match(key) is not None,
+            not key.isascii() and _ASTRAL.search(key) is not None,
+        )
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[key] = info
+    return info
 
 
 class _Flags:
@@ -48,27 +65,47 @@ class _Flags:
 
 
 def _clean(value: Any, flags: _Flags, depth: int) -> Any:
-    if isinstance(value, str):
+    t = type(value)
+    if t is str:
         if len(value) > MAX_STRING:
             value = value[:MAX_STRING] + "…[truncated]"
         return SECRET_VALUES.sub(REDACTED, value) if len(value) >= 16 else value
-    if value is None or isinstance(value, bool):
+    if t is dict:
+        if depth >= MAX_DEPTH:
+            return "[too deep]"
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = k if type(k) is str else str(k)
+            secret, astral = _key_info(key)
+            if astral:
+                flags.slow = True
+            if secret:
+                out[key] = REDACTED
+                continue
+            tv = type(v)
+            # The common leaves inline (this runs for every field of every audit event).
+            if (tv is str and len(v) < 16) or v is None or tv is bool:
+                out[key] = v
+            elif tv is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                out[key] = v
+            else:
+                out[key] = _clean(v, flags, depth + 1)
+        return out
+    if value is None or t is bool:
         return value
+    if isinstance(value, bool):
+        return bool(value)
     if isinstance(value, int):
         return value if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else str(value)
     if isinstance(value, float):
         flags.slow = True
         return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, str):
+        return _clean(str(value), flags, depth)
     if depth >= MAX_DEPTH:
         return "[too deep]"
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            key = str(k)
-            if any(ord(c) > 0xFFFF for c in key):
-                flags.slow = True
-            out[key] = REDACTED if SECRET_KEYS.match(key) else _clean(v, flags, depth + 1)
-        return out
+        return _clean(dict(value), flags, depth)
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(v, flags, depth + 1) for v in value]
     return _clean(str(value), flags, depth + 1)
