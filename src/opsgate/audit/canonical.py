@@ -38,7 +38,7 @@ SECRET_VALUES = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,})"
 )
 REDACTED = "[redacted]"
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 # key -> (is a secret key, has astral characters). Payload keys repeat endlessly (the same
 # event shapes), so each is classified once; bounded so odd inputs cannot grow it.
 _KEYS: dict[str, tuple[bool, bool]] = {}
@@ -84,9 +84,12 @@ def _clean(value: Any, flags: _Flags, depth: int) -> Any:
                 continue
             tv = type(v)
             # The common leaves inline (this runs for every field of every audit event).
-            if (tv is str and len(v) < 16) or v is None or tv is bool:
-                out[key] = v
-            elif tv is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+            if (
+                (tv is str and len(v) < 16)
+                or v is None
+                or tv is bool
+                or (tv is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT)
+            ):
                 out[key] = v
             else:
                 out[key] = _clean(v, flags, depth + 1)
