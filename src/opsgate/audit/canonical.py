@@ -114,6 +114,13 @@ def _clean(value: Any, flags: _Flags, depth: int) -> Any:
     return _clean(str(value), flags, depth + 1)
 
 
+def scrub_text(value: str) -> str:
+    """One string, scrubbed like a payload value."""
+    out = _clean(value, _Flags(), 0)
+    assert isinstance(out, str)
+    return out
+
+
 def scrub(payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Secrets removed, values made I-JSON; also says whether rfc8785 must encode it."""
     flags = _Flags()

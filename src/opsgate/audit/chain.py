@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opsgate.audit.canonical import canonical, scrub
+from opsgate.audit.canonical import canonical, scrub, scrub_text
 from opsgate.audit.merkle import Frontier, leaf_hash
 from opsgate.audit.models import AuditCheckpoint, AuditEvent
 from opsgate.audit.schemas import AuditEventIn
@@ -35,23 +35,33 @@ class Chain:
         )
 
 
-def encode(chain: Chain, ev: AuditEventIn, now: datetime) -> dict[str, Any]:
-    """Advance `chain` by one event and return the row to insert."""
+def new_event_id() -> str:
+    """A random (version 4) UUID string, formatted directly: `str(uuid.uuid4())` costs more
+    than the rest of an event's bookkeeping at tens of thousands of events a second."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = "89ab"
+
+
+def encode(chain: Chain, ev: AuditEventIn, now: datetime, ts: str | None = None) -> dict[str, Any]:
+    """Advance `chain` by one event and return the row to insert (`ts` = iso(now), if the
+    caller already has it: a batch shares one timestamp)."""
     payload, slow = scrub(ev.payload)
-    reason, _ = scrub({"r": ev.reason})
     seq = chain.seq + 1
-    event_id = str(uuid.uuid4())
+    event_id = new_event_id()
     doc = {
         "v": FORMAT_VERSION,
         "tenant": chain.tenant,
         "seq": seq,
         "id": event_id,
-        "ts": iso(now),
+        "ts": ts or iso(now),
         "actor": ev.actor[:200],
         "action": ev.action[:100],
         "resource": ev.resource[:300],
         "outcome": ev.outcome,
-        "reason": reason["r"],
+        "reason": scrub_text(ev.reason),
         "trace_id": ev.trace_id,
         "payload": payload,
     }

@@ -15,10 +15,11 @@ import contextlib
 import random
 import time
 from collections import defaultdict
+from typing import cast
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import insert, text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +33,9 @@ from opsgate.db.engine import Database
 from opsgate.telemetry.logging import get_logger
 
 log = get_logger("opsgate.audit")
+
+
+_EVENTS = cast("Table", AuditEvent.__table__)
 
 
 class AuditLog:
@@ -166,15 +170,17 @@ class AuditLog:
             chain = (await self._chain(s, tenant)).copy()
             prev = chain.last_hash
             now = utcnow()
+            ts = iso(now)
             rows = []
             due = False
             for ev in events:
-                rows.append(encode(chain, ev, now))
+                rows.append(encode(chain, ev, now, ts))
                 # Checkpoint exactly every N events, even in the middle of a batch.
                 if chain.seq - chain.checkpoint_size >= self.settings.checkpoint_every:
                     self._add_checkpoint(s, chain)
                     due = True
-            await s.execute(insert(AuditEvent), rows)
+            # Core executemany on the table: the ORM's bulk path costs ~10% of the writer.
+            await s.execute(insert(_EVENTS), rows)
         self._chains[tenant] = chain
         if due:
             self._checkpointed_at[tenant] = time.monotonic()
