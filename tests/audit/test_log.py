@@ -288,3 +288,31 @@ async def test_flushed_events_survive_sigkill(settings: Settings) -> None:
         assert report.ok and report.events == 500
     finally:
         await db.dispose()
+
+
+async def test_two_sqlite_writers_share_one_chain(settings: Settings) -> None:
+    """E.g. the server and a CLI command: a stale chain collides on (tenant, seq) and reloads."""
+    from tests.conftest import migrated
+
+    await migrated(settings)
+    signer = Signer.from_data_dir(settings.data_dir)
+    dbs = [Database(settings.database_url) for _ in range(2)]
+    logs = [
+        AuditLog(db, AuditSettings(checkpoint_every=25, batch_linger_ms=0), signer) for db in dbs
+    ]
+    for log in logs:
+        await log.start()
+    try:
+        for round_ in range(5):
+            for k, log in enumerate(logs):
+                for i in range(20):
+                    await log.emit(event(round_ * 100 + k * 50 + i))
+                await log.flush()
+        report = await verify(dbs[0], ["default"], _keys(signer))
+        assert report.ok, report.first_problem
+        assert report.events == 200 and report.checkpoints == 8
+    finally:
+        for log in logs:
+            await log.close()
+        for db in dbs:
+            await db.dispose()

@@ -177,7 +177,11 @@ class AuditLog:
 
     async def _chain(self, s: AsyncSession, tenant: str) -> Chain:
         chain = self._chains.get(tenant)
-        if chain is None or chain.seq != await tail(s, tenant):
+        # On PostgreSQL (several replicas, serialised by the advisory lock) the tail is read
+        # so a stale chain reloads without a failed insert. On SQLite another writer (the
+        # CLI) is rare: a stale chain collides on the (tenant, seq) key, and the retry
+        # reloads it; skipping the read saves a query per commit.
+        if chain is None or (not self.db.is_sqlite and chain.seq != await tail(s, tenant)):
             chain = await load_chain(s, tenant)
         return chain
 
