@@ -227,6 +227,30 @@ async def test_key_check_is_cached(harness: AppHarness) -> None:
     assert spy.call_count == 1
 
 
+async def test_concurrent_misses_share_one_lookup(harness: AppHarness) -> None:
+    created = await _create(harness)
+    key = str(created["key"])
+    identity = harness.runtime.identity
+    with mock.patch.object(identity.keys, "verify", wraps=identity.keys.verify) as spy:
+        principals = await asyncio.gather(*(identity.authenticate(key) for _ in range(20)))
+    assert spy.call_count == 1
+    assert {p.credential_id for p in principals} == {created["id"]}
+
+
+async def test_concurrent_failures_are_each_audited(harness: AppHarness) -> None:
+    from opsgate.audit.base import MemoryAuditor
+    from opsgate.errors import Unauthenticated
+
+    identity = harness.runtime.identity
+    identity.audit = audit = MemoryAuditor()
+    bad = "ogk_zzzzzzzzzzzz_" + "A" * 43
+    results = await asyncio.gather(
+        *(identity.authenticate(bad) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Unauthenticated) for r in results)
+    assert [e.action for e in audit.events] == ["auth.failed"] * 5
+
+
 async def test_failed_auth_writes_only_an_audit_event(harness: AppHarness) -> None:
     from opsgate.audit.base import MemoryAuditor
 

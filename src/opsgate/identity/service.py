@@ -48,6 +48,10 @@ class IdentityService:
         self.oidc = OIDCVerifier(settings, self._http)
         self._cache: TTLCache[Principal] = TTLCache(settings.cache_ttl_seconds)
         self._tenants: TTLCache[bool] = TTLCache(TENANT_CACHE_SECONDS, 10_000)
+        # Verifications in progress, by credential digest: when a cached entry expires under
+        # load, the concurrent requests presenting that credential wait for one lookup
+        # instead of each querying the database.
+        self._inflight: dict[bytes, asyncio.Future[Principal | None]] = {}
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -74,6 +78,24 @@ class IdentityService:
         cached = self._cache.get(digest)
         if cached is not None:
             return cached
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            shared = await asyncio.shield(pending)
+            if shared is not None:
+                return shared
+            # The lookup failed: verify again here, so every failure is audited as before.
+            return await self._authenticate(credential, digest, source)
+        done: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = done
+        principal: Principal | None = None
+        try:
+            principal = await self._authenticate(credential, digest, source)
+            return principal
+        finally:
+            del self._inflight[digest]
+            done.set_result(principal)
+
+    async def _authenticate(self, credential: str, digest: bytes, source: str) -> Principal:
         try:
             principal, ttl = await self._verify(credential)
         except Unauthenticated as exc:
