@@ -173,6 +173,8 @@ class Runtime:
             await self.guard.aclose()
         if self.federation is not None:
             await self.federation.aclose()
+        if self.tools.zone_catalog is not None:
+            await self.tools.zone_catalog.aclose()
         for connector in self.tools.connectors:
             closer = getattr(connector, "aclose", None)
             if closer is not None:

@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "opsgate.identity.models",
     "opsgate.tools.federation_models",
     "opsgate.tools.models",
+    "opsgate.tools.zone_overrides",
     "opsgate.vault.models",
 )
 

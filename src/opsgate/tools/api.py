@@ -10,9 +10,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsgate.deps import RuntimeDep
-from opsgate.identity.deps import CurrentPrincipal
+from opsgate.identity.deps import AdminPrincipal, CurrentPrincipal
+from opsgate.tools.catalog import ZoneSpec
 from opsgate.tools.executions import undo
 from opsgate.tools.models import ToolExecution
+from opsgate.tools.zone_overrides import ZoneEdit
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 
@@ -126,3 +128,33 @@ async def tools_undo(
         raise NotFound(f"no execution {execution_id!r}")
     out = await undo(rt.tools, p, execution_id, body.rationale)
     return out.__dict__
+
+
+@router.get("/zones", response_model=list[ZoneSpec])
+async def tools_zones(p: CurrentPrincipal, rt: RuntimeDep) -> list[ZoneSpec]:
+    """The zone catalog as it applies to your tenant (shipped zones plus its edits)."""
+    return list((await rt.tools.zones_for(p.tenant)).values())
+
+
+def _catalog(rt: Any) -> Any:
+    if rt.tools.zone_catalog is None:
+        from opsgate.errors import Unavailable
+
+        raise Unavailable("zone edits are not available", code="zones_unavailable")
+    return rt.tools.zone_catalog
+
+
+@router.put("/zones/{zone_id}", response_model=ZoneSpec)
+async def tools_zone_edit(
+    zone_id: str, body: ZoneEdit, p: AdminPrincipal, rt: RuntimeDep
+) -> ZoneSpec:
+    """Change a zone's default gate, sensitivity or process areas for your tenant."""
+    spec: ZoneSpec = await _catalog(rt).edit(p.tenant, zone_id, body, p.id)
+    return spec
+
+
+@router.delete("/zones/{zone_id}", response_model=ZoneSpec)
+async def tools_zone_reset(zone_id: str, p: AdminPrincipal, rt: RuntimeDep) -> ZoneSpec:
+    """Drop your tenant's edits of a zone (back to the shipped definition)."""
+    spec: ZoneSpec = await _catalog(rt).reset(p.tenant, zone_id, p.id)
+    return spec

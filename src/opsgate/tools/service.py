@@ -34,6 +34,7 @@ from opsgate.tools.executions import Executed, ExecutionStore
 from opsgate.tools.loopcaps import LoopCaps
 from opsgate.tools.resilience import BreakerOpen, Breakers, with_retries
 from opsgate.tools.settings import ToolsSettings
+from opsgate.tools.zone_overrides import ZoneCatalog
 from opsgate.vault.service import VaultService
 
 MAX_ARGS_BYTES = 64 * 1024
@@ -102,6 +103,7 @@ class ToolService:
         audit: Auditor,
         bus: EventBus,
         vault: VaultService,
+        zone_catalog: ZoneCatalog | None = None,
     ) -> None:
         self.settings, self.zones = settings, zones
         self.policy, self.guard, self.approvals = policy, guard, approvals
@@ -111,6 +113,7 @@ class ToolService:
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_open_seconds)
         self.executions = ExecutionStore(approvals.db)
         self.loop_caps = LoopCaps(settings.agent_calls_per_minute, settings.agent_repeat_limit)
+        self.zone_catalog: ZoneCatalog | None = zone_catalog
         self.refresh_tools()
 
     def refresh_tools(self) -> None:
@@ -121,7 +124,15 @@ class ToolService:
                 tools[spec.name] = (spec, c)
         self.tools = tools
 
-    def _resource(self, spec: ToolSpec, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def zones_for(self, tenant: str) -> dict[str, ZoneSpec]:
+        """The zone catalog with the tenant's overrides applied."""
+        if self.zone_catalog is None:
+            return self.zones
+        return await self.zone_catalog.for_tenant(tenant)
+
+    def _resource(
+        self, spec: ToolSpec, zones: dict[str, ZoneSpec], args: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         res = {
             "kind": "tool",
             "name": spec.name,
@@ -129,7 +140,7 @@ class ToolService:
             "process_area": spec.process_area,
             "risk": spec.risk,
             "gate": spec.effective_gate,
-            "sensitivity": self.zones[spec.zone].sensitivity,
+            "sensitivity": zones[spec.zone].sensitivity,
         }
         for key in ("namespace", "environment"):
             if args and isinstance(args.get(key), str):
@@ -139,8 +150,11 @@ class ToolService:
     async def visible(self, principal: Principal) -> list[ToolSpec]:
         """What `tools/list` shows: only tools the principal may call."""
         out = []
+        zones = await self.zones_for(principal.tenant)
         for spec, _ in self.tools.values():
-            d = await self.policy.decide(principal, "tool.call", self._resource(spec), record=False)
+            d = await self.policy.decide(
+                principal, "tool.call", self._resource(spec, zones), record=False
+            )
             if d.allow and (
                 not spec.required_roles or principal.has_role("admin", *spec.required_roles)
             ):
@@ -163,13 +177,14 @@ class ToolService:
             raise NotFound(f"unknown tool {name!r}")
         spec, connector = entry
         args = validate_args(spec, args)
+        zones = await self.zones_for(principal.tenant)
         if principal.is_ai and approval_id is None:
             reason = self.loop_caps.check(principal.id, name, args)
             if reason:
                 await self._audit(principal, spec, "tool.call", "denied", reason, {"cap": True})
                 raise RateLimited(reason, retry_after=60)
         decision = await self.policy.decide(
-            principal, "tool.call", self._resource(spec, args), trace_id=trace_id
+            principal, "tool.call", self._resource(spec, zones, args), trace_id=trace_id
         )
         if not decision.allow:
             raise Forbidden("; ".join(decision.reasons))
@@ -178,7 +193,7 @@ class ToolService:
         findings = await self._guard_args(principal, spec, args)
         gate = max(
             spec.effective_gate,
-            self.zones[spec.zone].default_gate,
+            zones[spec.zone].default_gate,
             decision.obligations.gate,
             key=_ORDER.index,
         )

@@ -12,6 +12,7 @@ from opsgate.tools.connectors.kubernetes import KubernetesConnector
 from opsgate.tools.federation_service import FederationService
 from opsgate.tools.netguard import NetGuard
 from opsgate.tools.service import ToolService
+from opsgate.tools.zone_overrides import ZoneCatalog
 
 if TYPE_CHECKING:
     from opsgate.runtime import Runtime
@@ -36,6 +37,8 @@ async def build_tools(rt: Runtime) -> tuple[ToolService, FederationService]:
         reserved_names=frozenset({"host", "kubernetes", "aws", "approvals"}),
     )
     await federation.start()  # an unreachable upstream is kept as its status, never fatal
+    zone_catalog = ZoneCatalog(zones, rt.db, rt.audit, rt.bus)
+    await zone_catalog.start()
     connectors: list[Connector] = [
         HostConnector(zones, NetGuard(settings.allow_targets)),
         KubernetesConnector(settings.kubernetes, zones),
@@ -52,6 +55,7 @@ async def build_tools(rt: Runtime) -> tuple[ToolService, FederationService]:
         audit=rt.audit,
         bus=rt.bus,
         vault=rt.vault,
+        zone_catalog=zone_catalog,
     )
     federation.set_on_change(tools.refresh_tools)
     return tools, federation
