@@ -262,15 +262,15 @@ class Pipeline:
         await self.gov.audit.emit(self._audit_event(call, latency))
 
     def _metrics(self, call: GatewayCall, dep: str, latency: float) -> None:
-        m = self.metrics
-        m.requests.labels(call.model_name, dep, str(call.status)).inc()
-        m.latency.labels(call.model_name, dep).observe(latency)
+        m, model = self.metrics, call.model_name
+        m.child(m.requests, model, dep, str(call.status)).inc()
+        m.child(m.latency, model, dep).observe(latency)
         if call.input_tokens:
-            m.tokens.labels(call.model_name, dep, "input").inc(call.input_tokens)
+            m.child(m.tokens, model, dep, "input").inc(call.input_tokens)
         if call.output_tokens:
-            m.tokens.labels(call.model_name, dep, "output").inc(call.output_tokens)
+            m.child(m.tokens, model, dep, "output").inc(call.output_tokens)
         if call.cost:
-            m.cost.labels(call.model_name, dep).inc(call.cost)
+            m.child(m.cost, model, dep).inc(call.cost)
 
     def _usage_event(self, call: GatewayCall, latency: float) -> UsageEvent:
         d = call.deployment
@@ -321,8 +321,10 @@ class Pipeline:
                 "policy": call.policy,
                 "input_tokens": call.input_tokens,
                 "output_tokens": call.output_tokens,
-                "cost_usd": round(call.cost, 8),
-                "latency_ms": round(latency * 1000, 3),
+                # Integers: a float sends the whole event down the audit log's slow
+                # RFC 8785 encoder (~6% of the gateway's CPU at load).
+                "cost_nanousd": round(call.cost * 1e9),
+                "latency_us": round(latency * 1e6),
                 "key_id": call.key_id,
                 "request_id": call.request_id,
             },

@@ -24,6 +24,10 @@ PROVIDER_NAMES = {
 }
 
 
+# Bound on cached label children (model x deployment x status or direction).
+MAX_CACHED_CHILDREN = 4096
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -70,6 +74,19 @@ class GatewayMetrics:
             ["deployment"],
             registry=registry,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, cached: prometheus_client validates and locks on every
+        labels() call, and a finished request made up to five of them. A child is still
+        created on first use only, so series appear exactly as before."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            if len(self._children) < MAX_CACHED_CHILDREN:
+                self._children[key] = found
+        return found
 
     def on_breaker(self, deployment: str, state: str) -> None:
         self.breaker.labels(deployment).set(STATE_VALUE[state])

@@ -70,6 +70,8 @@ class UpstreamClient:
                 connector=connector,
                 timeout=self._timeout,
                 trust_env=False,
+                # Upstream cookies are never kept: one session serves every tenant.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
             )

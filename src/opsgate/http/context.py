@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.propagate import extract
@@ -24,11 +25,28 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+# Bound on the cached metric children (route x method x status); beyond it, look them up.
+_MAX_CHILDREN = 1024
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, tracing: Tracing) -> None:
         self.app = app
         self.metrics = metrics
         self.tracer = tracing.tracer
+        # prometheus_client's labels() validates and locks on every call; keep the children.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def _observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, str(status))
+        pair = self._children.get(key)
+        if pair is None:
+            m = self.metrics
+            pair = (m.http_requests.labels(*key), m.http_latency.labels(route, method))
+            if len(self._children) < _MAX_CHILDREN:
+                self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,7 +55,7 @@ class RequestContextMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = headers.get("x-request-id", "")
         if not _RID.match(rid):
-            rid = uuid.uuid4().hex
+            rid = os.urandom(16).hex()
         status_holder = [500]
         start = time.perf_counter()
         ctx = extract(headers)
@@ -74,10 +92,7 @@ class RequestContextMiddleware:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
-                self.metrics.http_latency.labels(route, scope["method"]).observe(
-                    time.perf_counter() - start
-                )
+                self._observe(route, scope["method"], status, time.perf_counter() - start)
 
 
 def current_trace_id() -> str | None:

@@ -17,10 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from opsgate.db.engine import Database
 from opsgate.gateway.usage.models import UsageRow
@@ -34,6 +34,9 @@ _ROUTE_UNSAFE = re.compile(r"[^A-Za-z0-9._:;,=>/@ -]")
 MAX_GROUPS = 64
 RETRY_DELAYS = (0.1, 0.5, 2.0)
 CLOSE_SECONDS = 10.0
+# Core executemany on the table: the ORM bulk-insert path cost the event loop ~2x as much
+# per row, for nothing (rows are plain dicts, each with its tenant set).
+_ROWS = cast("Table", UsageRow.__table__)
 
 
 @dataclass(slots=True)
@@ -191,7 +194,7 @@ class UsageRecorder:
                 await asyncio.sleep(delay)
             try:
                 async with self.db.session(tenant) as s:
-                    await s.execute(insert(UsageRow), rows)
+                    await s.execute(insert(_ROWS), rows)
             except Exception as exc:
                 log.warning(
                     "usage insert failed", tenant=tenant, attempt=attempt + 1,
