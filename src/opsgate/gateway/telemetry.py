@@ -107,9 +107,12 @@ def start_span(
     own = not span.is_recording()
     if own:
         span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
-    span.set_attribute("gen_ai.operation.name", operation)
-    span.set_attribute("gen_ai.request.model", model)
-    span.set_attribute("opsgate.model", model)
+    # One set_attributes call: the SDK takes its lock and checks limits per call.
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.request.model": model,
+        "opsgate.model": model,
+    }
     for key, attr in (
         ("max_tokens", "gen_ai.request.max_tokens"),
         ("max_completion_tokens", "gen_ai.request.max_tokens"),
@@ -118,7 +121,8 @@ def start_span(
     ):
         value = request.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            span.set_attribute(attr, value)
+            attrs[attr] = value
+    span.set_attributes(attrs)
     return span, own
 
 
@@ -133,18 +137,20 @@ def end_span(
     error_code: str | None,
     route: str,
 ) -> None:
+    attrs: dict[str, Any] = {}
     if deployment is not None:
         name = PROVIDER_NAMES[deployment.provider]
-        span.set_attribute("gen_ai.provider.name", name)
-        span.set_attribute("gen_ai.system", name)
-        span.set_attribute("gen_ai.response.model", deployment.model)
-        span.set_attribute("opsgate.deployment", deployment.name)
-        span.set_attribute("opsgate.location", deployment.location)
-    span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
-    span.set_attribute("opsgate.route", route)
+        attrs["gen_ai.provider.name"] = name
+        attrs["gen_ai.system"] = name
+        attrs["gen_ai.response.model"] = deployment.model
+        attrs["opsgate.deployment"] = deployment.name
+        attrs["opsgate.location"] = deployment.location
+    attrs["gen_ai.usage.input_tokens"] = input_tokens
+    attrs["gen_ai.usage.output_tokens"] = output_tokens
+    attrs["opsgate.route"] = route
     if error_code:
-        span.set_attribute("error.type", error_code)
+        attrs["error.type"] = error_code
+    span.set_attributes(attrs)
     if status >= 500 or error_code:
         span.set_status(Status(StatusCode.ERROR))
     if own:

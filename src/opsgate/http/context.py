@@ -87,9 +87,13 @@ class RequestContextMiddleware:
                 status = status_holder[0]
                 route = _route_template(scope)
                 span.update_name(f"{scope['method']} {route}")
-                span.set_attribute("http.request.method", scope["method"])
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
+                span.set_attributes(
+                    {
+                        "http.request.method": scope["method"],
+                        "http.route": route,
+                        "http.response.status_code": status,
+                    }
+                )
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 self._observe(route, scope["method"], status, time.perf_counter() - start)
