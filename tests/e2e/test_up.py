@@ -44,7 +44,9 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: a first start imports every connector library and runs all migrations, and
+    # CI shares two cores with the rest of the suite (12 s measured on a busy laptop-class box).
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:

@@ -56,7 +56,7 @@ class Served:
 async def served(make_settings: Any) -> AsyncIterator[Served]:
     settings: Settings = make_settings(
         tools={
-            "approval_hold_seconds": 2,
+            "approval_hold_seconds": 5,
             "progress_interval_seconds": 0.2,
             "approval_poll_seconds": 0.5,
         }
@@ -232,6 +232,7 @@ async def test_approved_work_survives_a_restart(make_settings: Any) -> None:
 
 async def test_many_pending_approvals_held_at_once(served: Served) -> None:
     """Held calls cost a waiter each, no polling storm; all settle when decided."""
+    served.rt.tools.settings.approval_hold_seconds = 60  # none may time out on a busy machine
     async with (
         served.http() as http,
         streamable_http_client(served.url, http_client=http) as (read, write),
@@ -244,7 +245,7 @@ async def test_many_pending_approvals_held_at_once(served: Served) -> None:
             )
             for i in range(20)
         ]
-        for _ in range(300):
+        for _ in range(1500):
             pending = await served.rt.approvals.list_requests("default", "pending")
             if len(pending) == 20 and served.rt.held.held == 20:
                 break
