@@ -348,9 +348,10 @@ def main() -> None:
         "(tests/fakes/provider.py under uvicorn) and the load driver on core 0; the system "
         "under test alone on core 1. Latency: open loop at 200 RPS, "
         f"{c.latency} requests per row, measured from each request's scheduled start, "
-        "minus the same percentile calling the mock directly. Max RPS: wrk, 64 connections, "
-        f"{c.max_seconds} s, closed loop. OpsGate runs with API-key auth, the guard, audit, "
-        "metrics and tracing on; LiteLLM with its master key.",
+        "minus the same percentile calling the mock directly. Max RPS: "
+        f"{'wrk' if shutil.which('wrk') else 'the asyncio driver (wrk not installed)'}, "
+        f"64 connections, {c.max_seconds} s, closed loop. OpsGate runs with API-key auth, "
+        "the guard, audit, metrics and tracing on; LiteLLM with its master key.",
         "",
         *table(direct, rows),
         "",
