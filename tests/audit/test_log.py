@@ -71,17 +71,9 @@ async def _tamper(db: Database, sql: str) -> None:
         ),
     ],
 )
-@pytest.mark.parametrize("mode", ["sequential", "parallel"])
 async def test_tampering_detected_and_first_bad_event_named(
-    audit_env: tuple[Database, AuditLog, Signer],
-    sql: str,
-    seq: int,
-    what: str,
-    mode: str,
-    monkeypatch: pytest.MonkeyPatch,
+    audit_env: tuple[Database, AuditLog, Signer], sql: str, seq: int, what: str
 ) -> None:
-    if mode == "parallel":  # worker processes over 8-event chunks
-        _parallel(monkeypatch)
     db, log, signer = audit_env
     await _fill(log, 40)
     await _tamper(db, sql)
@@ -101,36 +93,9 @@ async def test_swapped_events_detected(audit_env: tuple[Database, AuditLog, Sign
     assert report.first_problem is not None and report.first_problem.seq == 3
 
 
-def _parallel(monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsgate.audit import verify as v
-
-    monkeypatch.setattr(v, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(v, "_CHUNK", 8)
-    monkeypatch.setattr(v, "_WORKERS", 2)
-
-
-async def test_parallel_verify_matches_sequential(
-    audit_env: tuple[Database, AuditLog, Signer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db, log, signer = audit_env
-    await _fill(log, 37)
-    seq_report = await verify(db, ["default"], _keys(signer))
-    _parallel(monkeypatch)
-    par_report = await verify(db, ["default"], _keys(signer))
-    assert seq_report.ok and par_report.ok
-    assert (par_report.events, par_report.checkpoints) == (37, 3)
-    assert par_report.as_dict() == seq_report.as_dict()
-
-
-@pytest.mark.parametrize("mode", ["sequential", "parallel"])
 async def test_rechained_rewrite_caught_by_signature_and_external_copy(
-    audit_env: tuple[Database, AuditLog, Signer],
-    tmp_path: Path,
-    mode: str,
-    monkeypatch: pytest.MonkeyPatch,
+    audit_env: tuple[Database, AuditLog, Signer], tmp_path: Path
 ) -> None:
-    if mode == "parallel":
-        _parallel(monkeypatch)
     """An attacker rewrites an event AND recomputes every later hash: the signed checkpoint
     roots no longer match, and neither does an exported copy."""
     import hashlib

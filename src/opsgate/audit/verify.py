@@ -6,10 +6,7 @@ Streams rows in (tenant, seq) order and stops at the first problem, which it nam
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 import sqlite3
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,15 +16,11 @@ from opsgate.audit.chain import GENESIS, iso
 from opsgate.audit.merkle import Frontier
 from opsgate.audit.models import AuditCheckpoint
 from opsgate.audit.signing import checkpoint_message, verify_signature
-from opsgate.audit.verify_rows import SQL, Checked, check_rows, columns_match, sqlite_chunk
+from opsgate.audit.verify_rows import SQL, Checked, check_rows, columns_match
 from opsgate.db.engine import Database
 
 _BATCH = 20_000
 _MAX_SEQ = 2**62
-# Logs this long are checked in worker processes (one per core, at most 4), in chunks.
-PARALLEL_FROM = int(os.environ.get("OPSGATE_AUDIT_VERIFY_PARALLEL_FROM", "500000"))
-_WORKERS = min(4, os.cpu_count() or 1)
-_CHUNK = 32_768
 
 __all__ = ["Problem", "Report", "columns_match", "verify", "verify_tenant"]
 
@@ -129,49 +122,10 @@ class _ChainCheck:
         return True
 
 
-def _sqlite_scan(path: str, tenant: str, check: _ChainCheck) -> None:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        after = 0
-        while True:
-            rows = con.execute(
-                SQL.format(t="?", after="?", upto="?", limit=_BATCH), (tenant, after, _MAX_SEQ)
-            ).fetchall()
-            if not rows or not check.feed(rows):
-                return
-            after = rows[-1][0]
-    finally:
-        con.close()
-
-
-async def _sqlite_parallel(path: str, tenant: str, top: int, check: _ChainCheck) -> None:
-    """Check disjoint seq ranges in worker processes; feed the frontier in order."""
-    loop = asyncio.get_running_loop()
-    # forkserver: workers fork from a clean single-threaded server (never from this process,
-    # which has live threads), and skip re-importing the app.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["opsgate.audit.verify_rows"])
-    with ProcessPoolExecutor(_WORKERS, mp_context=ctx) as pool:
-        bounds = [(lo, min(lo + _CHUNK, top)) for lo in range(0, top, _CHUNK)]
-        futures = [
-            loop.run_in_executor(pool, sqlite_chunk, path, tenant, lo, hi) for lo, hi in bounds
-        ]
-        try:
-            for fut in futures:
-                if not check.take(await fut):
-                    return
-        finally:
-            for fut in futures:
-                fut.cancel()
-
-
 async def _scan(db: Database, tenant: str, check: _ChainCheck) -> None:
     """Stream the chain with the raw driver (SQLAlchemy's row layer halves the speed)."""
     if db.is_sqlite:
         path = db.engine.url.database or ""
-        top = await asyncio.to_thread(_sqlite_top, path, tenant)
-        if top >= PARALLEL_FROM and _WORKERS > 1:
-            await _sqlite_parallel(path, tenant, top, check)
         await asyncio.to_thread(_sqlite_scan_from, path, tenant, check)
         return
     async with db.session(tenant) as s:
@@ -185,15 +139,6 @@ async def _scan(db: Database, tenant: str, check: _ChainCheck) -> None:
             if not rows or not check.feed(rows):
                 return
             after = rows[-1][0]
-
-
-def _sqlite_top(path: str, tenant: str) -> int:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        row = con.execute("select max(seq) from audit_events where tenant_id = ?", (tenant,))
-        return int(row.fetchone()[0] or 0)
-    finally:
-        con.close()
 
 
 def _sqlite_scan_from(path: str, tenant: str, check: _ChainCheck) -> None:
