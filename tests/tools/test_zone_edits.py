@@ -83,3 +83,18 @@ async def test_zone_edit_bad_input(harness: AppHarness) -> None:
     assert r.status_code == 403
     zones = (await h.client.get("/api/v1/tools/zones", headers=h.auth(agent))).json()
     assert next(z for z in zones if z["id"] == "monitoring")["default_gate"] == "L0"
+
+
+async def test_connector_status_for_operators(harness: AppHarness) -> None:
+    h = harness
+    admin = await _key(h, ["admin"], kind="user")
+    agent = await _key(h, ["agent"])
+    r = await h.client.get("/api/v1/tools/connectors", headers=h.auth(admin))
+    assert r.status_code == 200, r.text
+    by_name = {c["name"]: c for c in r.json()}
+    assert by_name["host"]["state"] == "ready" and by_name["host"]["tools"] >= 7
+    # configured off by default: disabled, with no tools in the catalog
+    assert by_name["kubernetes"]["state"] == "disabled" and by_name["kubernetes"]["tools"] == 0
+    assert by_name["aws"]["state"] == "disabled" and by_name["aws"]["tools"] == 0
+    r = await h.client.get("/api/v1/tools/connectors", headers=h.auth(agent))
+    assert r.status_code == 403

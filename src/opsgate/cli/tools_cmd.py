@@ -47,6 +47,14 @@ def call_(
     echo_json(call("POST", url, key, f"/api/v1/tools/{name}/call", body, timeout=30 + wait))
 
 
+@app.command("connectors")
+def connectors(url: UrlOpt = DEFAULT_URL, key: KeyOpt = "") -> None:
+    """Connector status: ready, disabled, or failed and why (admin, operator, auditor)."""
+    for c in call("GET", url, key, "/api/v1/tools/connectors"):
+        why = f"  ({c['reason']})" if c["reason"] else ""
+        typer.echo(f"{c['name']:20} {c['state']:9} {c['tools']:3} tools{why}")
+
+
 @app.command("executions")
 def executions(url: UrlOpt = DEFAULT_URL, key: KeyOpt = "") -> None:
     """Recent executions of write tools (id, tool, status, undo state)."""

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsgate.deps import RuntimeDep
-from opsgate.identity.deps import AdminPrincipal, CurrentPrincipal
+from opsgate.identity.deps import AdminPrincipal, CurrentPrincipal, require_roles
+from opsgate.identity.principal import Principal
 from opsgate.tools.catalog import ZoneSpec
 from opsgate.tools.executions import undo
 from opsgate.tools.models import ToolExecution
@@ -105,6 +106,27 @@ class ExecutionView(BaseModel):
 
 def _may_see_all(p: Any) -> bool:
     return bool(p.has_role("admin", "operator", "approver", "auditor"))
+
+
+class ConnectorView(BaseModel):
+    name: str
+    state: str
+    reason: str
+    tools: int
+
+
+Operator = Annotated[Principal, Depends(require_roles("admin", "operator", "auditor"))]
+
+
+@router.get("/connectors", response_model=list[ConnectorView])
+async def tools_connectors(p: Operator, rt: RuntimeDep) -> list[ConnectorView]:
+    """Each connector's own status (ready, disabled, or failed with why) and its tool count."""
+    out = []
+    for c in rt.tools.connectors:
+        st = await c.status()
+        n = sum(1 for _, owner in rt.tools.tools.values() if owner is c)
+        out.append(ConnectorView(name=c.name, state=st.state, reason=st.reason, tools=n))
+    return out
 
 
 @router.get("/executions", response_model=list[ExecutionView])
