@@ -14,12 +14,10 @@ from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import ValidationError
 
-from opsgate.app import create_app
 from opsgate.audit.base import MemoryAuditor
 from opsgate.db.engine import Database
 from opsgate.errors import Conflict
@@ -35,6 +33,7 @@ from opsgate.tools.federation_scan import explicit_findings
 from opsgate.tools.federation_service import FederationService
 from tests.conftest import AppHarness, migrated
 from tests.fakes.mcp_upstream import UpstreamState, default_tools, free_port, serve_http
+from tests.tools.serving import agent_key, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "upstream-secret-value"
@@ -384,20 +383,8 @@ async def test_admin_api(harness: AppHarness, upstream: tuple[UpstreamState, str
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
-    await migrated(settings)
-    port = free_port()
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.runtime
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(settings) as served_app:
+        yield served_app
 
 
 async def test_client_token_never_reaches_the_upstream(
@@ -417,17 +404,7 @@ async def test_client_token_never_reaches_the_upstream(
     for c in fed.connectors:  # what ToolService.refresh_tools() will do once wired
         for spec in c.tools():
             rt.tools.tools[spec.name] = (spec, c)
-    agent = (
-        await rt.identity.keys.create(
-            tenant="default",
-            name="agent",
-            kind="agent",
-            roles=["agent"],
-            scopes=[],
-            created_by="t",
-            expires_at=None,
-        )
-    ).key
+    agent = await agent_key(rt)
     try:
         async with (
             httpx2.AsyncClient(headers={"Authorization": f"Bearer {agent}"}) as http,

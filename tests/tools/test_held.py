@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from mcp.client.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, InputRequiredResult
 
-from opsgate.app import create_app
 from opsgate.audit.query import EventFilter, list_events
 from opsgate.identity.principal import Principal
 from opsgate.runtime import Runtime
 from opsgate.settings import Settings
 from tests.conftest import migrated
 from tests.tools.fakeops import OpsConnector
+from tests.tools.serving import agent_key, serve
 
 APPROVER = Principal(
     id="ana",
@@ -33,12 +31,6 @@ APPROVER = Principal(
     roles=frozenset({"operator"}),
 )
 ARGS = {"namespace": "prod", "name": "api-7f9"}
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -61,33 +53,8 @@ async def served(make_settings: Any) -> AsyncIterator[Served]:
             "approval_poll_seconds": 0.5,
         }
     )
-    await migrated(settings)
-    port = _port()
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    rt: Runtime = app.state.runtime
-    ops = OpsConnector.install(rt)
-    agent = (
-        await rt.identity.keys.create(
-            tenant="default",
-            name="agent",
-            kind="agent",
-            roles=["agent"],
-            scopes=[],
-            created_by="t",
-            expires_at=None,
-        )
-    ).key
-    try:
-        yield Served(f"http://127.0.0.1:{port}/mcp", agent, rt, ops)
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(settings) as (url, rt):
+        yield Served(f"{url}/mcp", await agent_key(rt), rt, OpsConnector.install(rt))
 
 
 async def _pending_id(rt: Runtime) -> str:

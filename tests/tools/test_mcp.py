@@ -3,57 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from opsgate.app import create_app
 from opsgate.settings import Settings
-from tests.conftest import migrated
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.tools.serving import agent_key, serve
 
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[tuple[str, str, Any]]:
-    admin = await migrated(settings)
-    assert admin
-    port = _port()
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    rt = app.state.runtime
-    agent = (
-        await rt.identity.keys.create(
-            tenant="default",
-            name="agent",
-            kind="agent",
-            roles=["agent"],
-            scopes=[],
-            created_by="t",
-            expires_at=None,
-        )
-    ).key
-    try:
-        yield f"http://127.0.0.1:{port}", agent, rt
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(settings) as (url, rt):
+        yield url, await agent_key(rt), rt
 
 
 async def test_list_and_call_with_the_official_client(served: tuple[str, str, Any]) -> None:

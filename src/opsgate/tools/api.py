@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsgate.deps import RuntimeDep
+from opsgate.errors import NotFound, Unavailable
 from opsgate.identity.deps import AdminPrincipal, CurrentPrincipal, require_roles
 from opsgate.identity.principal import Principal
 from opsgate.tools.catalog import ZoneSpec
@@ -60,18 +61,8 @@ async def tools_call(
         approval_id=body.approval_id,
         trace_id=getattr(request.state, "trace_id", None),
     )
-    if out.status == "pending_approval" and out.approval_id and body.wait_seconds > 0:
-        req = await rt.held.wait(
-            p.tenant,
-            out.approval_id,
-            body.wait_seconds,
-            poll=rt.settings.tools.approval_poll_seconds,
-        )
-        if req.status in ("executed", "failed"):
-            out = await rt.tools.call(p, name, body.arguments, approval_id=req.id)
-        elif req.status in ("denied", "expired"):
-            out.status = "failed"
-            out.reasons = [*out.reasons, f"approval {req.status}: nothing was executed"]
+    if out.status == "pending_approval":
+        out = await rt.held.hold(p, body.arguments, out, body.wait_seconds)
     return out.__dict__
 
 
@@ -145,8 +136,6 @@ async def tools_undo(
     """Run the tool's inverse with the recorded prior state, through the same gates."""
     row = await rt.tools.executions.get(p.tenant, execution_id)
     if not (_may_see_all(p) or row.actor == p.id):
-        from opsgate.errors import NotFound
-
         raise NotFound(f"no execution {execution_id!r}")
     out = await undo(rt.tools, p, execution_id, body.rationale)
     return out.__dict__
@@ -160,8 +149,6 @@ async def tools_zones(p: CurrentPrincipal, rt: RuntimeDep) -> list[ZoneSpec]:
 
 def _catalog(rt: Any) -> Any:
     if rt.tools.zone_catalog is None:
-        from opsgate.errors import Unavailable
-
         raise Unavailable("zone edits are not available", code="zones_unavailable")
     return rt.tools.zone_catalog
 

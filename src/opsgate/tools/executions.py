@@ -85,7 +85,7 @@ class ExecutionStore:
         async with self.db.session(tenant) as s:
             return list((await s.execute(q)).scalars())
 
-    async def _pending_undo(self, tenant: str, execution_id: str, approval_id: str) -> None:
+    async def mark_undo_pending(self, tenant: str, execution_id: str, approval_id: str) -> None:
         async with self.db.session(tenant) as s:
             await s.execute(
                 update(ToolExecution)
@@ -142,5 +142,5 @@ async def undo(
         principal, spec.inverse.tool, args, rationale=why[:4000], undo_of=execution_id
     )
     if outcome.status == "pending_approval" and outcome.approval_id:
-        await store._pending_undo(principal.tenant, execution_id, outcome.approval_id)
+        await store.mark_undo_pending(principal.tenant, execution_id, outcome.approval_id)
     return outcome

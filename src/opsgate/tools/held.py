@@ -28,8 +28,9 @@ from opsgate.approvals.models import ApprovalRequest
 from opsgate.approvals.service import TERMINAL, arguments_of, principal_of
 from opsgate.db.base import Tenant
 from opsgate.errors import Conflict, NotFound, OpsGateError
+from opsgate.identity.principal import Principal
 from opsgate.telemetry.logging import get_logger
-from opsgate.tools.service import ToolService
+from opsgate.tools.service import CallOutcome, ToolService
 
 log = get_logger("opsgate.tools.held")
 
@@ -181,6 +182,42 @@ class ApprovalRunner:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[approval_id]
+
+    async def hold(
+        self,
+        principal: Principal,
+        args: dict[str, Any],
+        pending: CallOutcome,
+        seconds: float,
+        *,
+        tick: Callable[[float], Awaitable[None]] | None = None,
+        tick_every: float = 5.0,
+    ) -> CallOutcome:
+        """Hold a call that needs approval for up to `seconds`: its settled outcome, or
+        `pending` itself if nobody decided in time (MCP and REST share this)."""
+        if pending.approval_id is None or seconds <= 0:
+            return pending
+        req = await self.wait(
+            principal.tenant,
+            pending.approval_id,
+            seconds,
+            poll=self.tools.settings.approval_poll_seconds,
+            tick=tick,
+            tick_every=tick_every,
+        )
+        if req.status in ("denied", "expired"):
+            return CallOutcome(
+                "failed",
+                pending.tool,
+                pending.gate,
+                [*pending.reasons, f"approval {req.status}: nothing was executed"],
+                {"error": f"approval {req.status}", "approval_id": req.id},
+                approval_id=req.id,
+            )
+        if req.status in ("executed", "failed"):
+            # Run once by the runner: the retry path returns the stored result.
+            return await self.tools.call(principal, pending.tool, args, approval_id=req.id)
+        return pending
 
     @property
     def held(self) -> int:

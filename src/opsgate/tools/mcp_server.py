@@ -136,10 +136,10 @@ def build_mcp_server(
         params: t.CallToolRequestParams,
         principal: Principal,
         outcome: CallOutcome,
-    ) -> CallOutcome | None:
-        """Hold a call that needs approval; the settled outcome, or None if still pending."""
-        if runner is None or outcome.approval_id is None or settings.approval_hold_seconds <= 0:
-            return None
+    ) -> CallOutcome:
+        """Hold a call that needs approval, streaming progress if the client asked for it."""
+        if runner is None:
+            return outcome
         token = _progress_token(params)
         hold_s = settings.approval_hold_seconds
 
@@ -153,27 +153,14 @@ def build_mcp_server(
                     related_request_id=str(ctx.request_id),  # rides this call's own stream
                 )
 
-        req = await runner.wait(
-            principal.tenant,
-            outcome.approval_id,
+        return await runner.hold(
+            principal,
+            params.arguments or {},
+            outcome,
             hold_s,
-            poll=settings.approval_poll_seconds,
             tick=tick,
             tick_every=settings.progress_interval_seconds,
         )
-        if req.status in ("pending", "approved", "executing"):
-            return None
-        if req.status in ("denied", "expired"):
-            return CallOutcome(
-                "failed",
-                outcome.tool,
-                outcome.gate,
-                [*outcome.reasons, f"approval {req.status}: nothing was executed"],
-                {"error": f"approval {req.status}", "approval_id": req.id},
-                approval_id=req.id,
-            )
-        # Executed (or failed) once by the runner: the retry path returns the stored result.
-        return await tools.call(principal, params.name, params.arguments or {}, approval_id=req.id)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: t.PaginatedRequestParams | None
@@ -216,7 +203,7 @@ def build_mcp_server(
                 approval_id=approval_id if isinstance(approval_id, str) else None,
             )
             if outcome.status == "pending_approval":
-                outcome = await hold(ctx, params, principal, outcome) or outcome
+                outcome = await hold(ctx, params, principal, outcome)
         except NotFound as exc:
             raise MCPError(INVALID_PARAMS, exc.detail) from None
         except ValidationFailed as exc:
