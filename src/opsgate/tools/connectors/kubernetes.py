@@ -23,23 +23,35 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opsgate.errors import Forbidden, ValidationFailed
 from opsgate.tools.catalog import ToolSpec, ZoneSpec, load_tools
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
+from opsgate.tools.connectors.kubernetes_settings import (
+    DNS_LABEL,
+    KubernetesCredential,
+    KubernetesSettings,
+)
+from opsgate.tools.connectors.kubernetes_summaries import (
+    MAX_MESSAGE,
+    RESTARTED_AT,
+    deployment_detail,
+    deployment_row,
+    event_row,
+    event_time,
+    owner_of,
+    pod_detail,
+    pod_row,
+    restarted_at,
+)
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SELECTOR = re.compile(r"^[A-Za-z0-9._/=!,() -]{1,256}$")
 MAX_LOG_LINES = 2000
 MAX_LOG_BYTES = 128 * 1024
 MAX_JSON_BYTES = 32 * 1024 * 1024
-MAX_MESSAGE = 500
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
-_VAULT_REF = r"^secret://[a-z0-9][a-z0-9._-]{0,63}$"
 # argument -> (pattern, what it must be, max length)
 _NAMES: dict[str, tuple[re.Pattern[str], str, int]] = {
     "namespace": (DNS_LABEL, "an RFC 1123 DNS label", 63),
@@ -52,62 +64,6 @@ _NAMES: dict[str, tuple[re.Pattern[str], str, int]] = {
 }
 _NODE_OPS = {"cordon_node", "uncordon_node"}
 _WRITE_OPS = {"scale_deployment", "rollout_restart", "cordon_node", "uncordon_node", "delete_pod"}
-
-
-class KubernetesCredential(BaseModel):
-    """The service account one scope acts as."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # A kubeconfig file holding this scope's service account (default: the connector's).
-    kubeconfig: Path | None = None
-    # The kubeconfig context to use (default: the connector's context, else the file's current).
-    context: str | None = None
-    # The service account's bearer token as a vault reference (`secret://name`), resolved in the
-    # caller's tenant at each call. The API server and CA still come from the kubeconfig or the
-    # in-cluster config; that config's own user credentials are then not used.
-    token: str | None = Field(None, pattern=_VAULT_REF)
-
-    @model_validator(mode="after")
-    def _own_credential(self) -> KubernetesCredential:
-        if self.kubeconfig is None and self.context is None and self.token is None:
-            raise ValueError(
-                "name this scope's own service account: token (secret://...), kubeconfig or context"
-            )
-        return self
-
-
-class KubernetesScope(KubernetesCredential):
-    # The namespace this service account may act in; calls for any other namespace are refused.
-    namespace: str = Field(pattern=DNS_LABEL.pattern, max_length=63)
-
-
-class KubernetesSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # Off by default: the connector exposes no tools and reports "disabled".
-    enabled: bool = False
-    # The cluster's kubeconfig (default: the client's own default, $KUBECONFIG or ~/.kube/config).
-    kubeconfig: Path | None = None
-    # The kubeconfig context (default: the file's current-context).
-    context: str | None = None
-    # Use the pod's in-cluster config (API server and CA) instead of a kubeconfig file.
-    in_cluster: bool = False
-    # One service account per namespace: the only namespaces any tool may touch.
-    scopes: list[KubernetesScope] = Field(default_factory=list)
-    # The service account for the cluster-scoped node tools (cordon/uncordon); unset = refused.
-    node_scope: KubernetesCredential | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> KubernetesSettings:
-        if self.in_cluster and self.kubeconfig is not None:
-            raise ValueError("set either in_cluster or kubeconfig, not both")
-        seen: set[str] = set()
-        for s in self.scopes:
-            if s.namespace in seen:
-                raise ValueError(f"namespace {s.namespace!r} has more than one scope")
-            seen.add(s.namespace)
-        return self
 
 
 class _ApiError(Exception):
@@ -355,17 +311,7 @@ class KubernetesConnector:
     # --- reads --------------------------------------------------------------------------
 
     async def _list_pods(self, s: _Session, a: dict[str, Any]) -> ToolResult:
-        ns = a["namespace"]
-        body = await s.json(
-            s.core.list_namespaced_pod,
-            namespace=ns,
-            label_selector=a.get("label_selector"),
-            limit=min(int(a.get("limit", 200)), 500),
-        )
-        now = datetime.now(UTC)
-        pods = [pod_row(p, now) for p in body.get("items") or []]
-        more = bool((body.get("metadata") or {}).get("continue"))
-        return ToolResult({"namespace": ns, "count": len(pods), "more": more, "pods": pods})
+        return await _listing(s, s.core.list_namespaced_pod, a, pod_row, "pods")
 
     async def _describe_pod(self, s: _Session, a: dict[str, Any]) -> ToolResult:
         ns, name = a["namespace"], a["pod"]
@@ -374,17 +320,9 @@ class KubernetesConnector:
         return ToolResult({**pod_detail(p, datetime.now(UTC)), "events": events})
 
     async def _list_deployments(self, s: _Session, a: dict[str, Any]) -> ToolResult:
-        ns = a["namespace"]
-        body = await s.json(
-            s.apps.list_namespaced_deployment,
-            namespace=ns,
-            label_selector=a.get("label_selector"),
-            limit=min(int(a.get("limit", 200)), 500),
+        return await _listing(
+            s, s.apps.list_namespaced_deployment, a, deployment_row, "deployments"
         )
-        now = datetime.now(UTC)
-        rows = [deployment_row(d, now) for d in body.get("items") or []]
-        more = bool((body.get("metadata") or {}).get("continue"))
-        return ToolResult({"namespace": ns, "count": len(rows), "more": more, "deployments": rows})
 
     async def _describe_deployment(self, s: _Session, a: dict[str, Any]) -> ToolResult:
         d = await s.json(
@@ -412,7 +350,7 @@ class KubernetesConnector:
         body = await s.json(
             s.core.list_namespaced_event, namespace=ns, field_selector=selector, limit=1000
         )
-        items = sorted(body.get("items") or [], key=_event_time, reverse=True)[:limit]
+        items = sorted(body.get("items") or [], key=event_time, reverse=True)[:limit]
         now = datetime.now(UTC)
         return [event_row(e, now) for e in items]
 
@@ -490,7 +428,7 @@ class KubernetesConnector:
         return {
             "deployment": a["deployment"],
             "replicas": (d.get("spec") or {}).get("replicas"),
-            "last_restarted_at": _restarted_at(d),
+            "last_restarted_at": restarted_at(d),
             "paused": bool((d.get("spec") or {}).get("paused")),
         }
 
@@ -500,7 +438,7 @@ class KubernetesConnector:
         if (d.get("spec") or {}).get("paused"):
             raise _ApiError(f"deployment {name} is paused; resume its rollout first")
         prior = {
-            "restartedAt": _restarted_at(d),
+            "restartedAt": restarted_at(d),
             "generation": (d.get("metadata") or {}).get("generation"),
         }
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -515,7 +453,7 @@ class KubernetesConnector:
         content = {
             "namespace": ns,
             "deployment": name,
-            "restarted_at": _restarted_at(after),
+            "restarted_at": restarted_at(after),
             "generation": (after.get("metadata") or {}).get("generation"),
             "replicas": (after.get("spec") or {}).get("replicas"),
         }
@@ -565,7 +503,7 @@ class KubernetesConnector:
 
     async def _preview_delete_pod(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
         p = await s.json(s.core.read_namespaced_pod, name=a["pod"], namespace=a["namespace"])
-        owner = _owner(p)
+        owner = owner_of(p)
         return {
             "would_delete": pod_row(p, datetime.now(UTC)),
             "owner": owner,
@@ -575,7 +513,7 @@ class KubernetesConnector:
     async def _delete_pod(self, s: _Session, a: dict[str, Any]) -> ToolResult:
         ns, name = a["namespace"], a["pod"]
         p = await s.json(s.core.read_namespaced_pod, name=name, namespace=ns)
-        prior = {**pod_row(p, datetime.now(UTC)), "owner": _owner(p)}
+        prior = {**pod_row(p, datetime.now(UTC)), "owner": owner_of(p)}
         # the uid precondition deletes exactly the pod that was read, not a same-named successor
         uid = (p.get("metadata") or {}).get("uid")
         opts = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
@@ -595,168 +533,25 @@ class KubernetesConnector:
 # --- compact summaries ------------------------------------------------------------------
 
 
-def _age(ts: Any, now: datetime) -> str | None:
-    if not isinstance(ts, str) or not ts:
-        return None
-    try:
-        secs = int((now - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds())
-    except ValueError:
-        return None
-    for unit, size, upto in (("s", 1, 120), ("m", 60, 7200), ("h", 3600, 172800)):
-        if secs < upto:
-            return f"{max(secs, 0) // size}{unit}"
-    return f"{secs // 86400}d"
-
-
-def _state(state: Any) -> str | None:
-    if not isinstance(state, dict) or not state:
-        return None
-    if "running" in state:
-        return f"running since {(state['running'] or {}).get('startedAt')}"
-    if "waiting" in state:
-        return f"waiting: {(state['waiting'] or {}).get('reason', 'unknown')}"
-    t = state.get("terminated") or {}
-    return f"terminated: {t.get('reason', 'unknown')} (exit {t.get('exitCode')})"
-
-
-def _pod_status(p: dict[str, Any]) -> str:
-    """The STATUS column of kubectl get pods (simplified)."""
-    if (p.get("metadata") or {}).get("deletionTimestamp"):
-        return "Terminating"
-    status = p.get("status") or {}
-    for c in status.get("containerStatuses") or []:
-        st = c.get("state") or {}
-        reason = (st.get("waiting") or {}).get("reason") or (st.get("terminated") or {}).get(
-            "reason"
-        )
-        if reason and reason != "Completed":
-            return str(reason)
-    return str(status.get("reason") or status.get("phase") or "Unknown")
-
-
-def _owner(p: dict[str, Any]) -> str | None:
-    for ref in (p.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return f"{ref.get('kind')}/{ref.get('name')}"
-    return None
-
-
-def pod_row(p: dict[str, Any], now: datetime) -> dict[str, Any]:
-    meta, spec, status = p.get("metadata") or {}, p.get("spec") or {}, p.get("status") or {}
-    cs = status.get("containerStatuses") or []
-    total = len(spec.get("containers") or []) or len(cs)
-    return {
-        "name": meta.get("name"),
-        "status": _pod_status(p),
-        "phase": status.get("phase"),
-        "ready": f"{sum(1 for c in cs if c.get('ready'))}/{total}",
-        "restarts": sum(int(c.get("restartCount") or 0) for c in cs),
-        "node": spec.get("nodeName"),
-        "age": _age(meta.get("creationTimestamp"), now),
-    }
-
-
-def _conditions(status: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k) is not None}
-        for c in status.get("conditions") or []
-    ]
-
-
-def _resources(c: dict[str, Any]) -> dict[str, Any]:
-    r = c.get("resources") or {}
-    return {k: r[k] for k in ("requests", "limits") if r.get(k)}
-
-
-def pod_detail(p: dict[str, Any], now: datetime) -> dict[str, Any]:
-    meta, spec, status = p.get("metadata") or {}, p.get("spec") or {}, p.get("status") or {}
-    by_name = {c.get("name"): c for c in status.get("containerStatuses") or []}
-    containers = []
-    for c in spec.get("containers") or []:
-        st = by_name.get(c.get("name")) or {}
-        containers.append(
-            {
-                "name": c.get("name"),
-                "image": c.get("image"),
-                "ready": bool(st.get("ready")),
-                "restarts": int(st.get("restartCount") or 0),
-                "state": _state(st.get("state")),
-                "last_state": _state(st.get("lastState")),
-                **_resources(c),
-            }
-        )
-    return {
-        **pod_row(p, now),
-        "namespace": meta.get("namespace"),
-        "ip": status.get("podIP"),
-        "qos": status.get("qosClass"),
-        "started": status.get("startTime"),
-        "owner": _owner(p),
-        "labels": meta.get("labels") or {},
-        "conditions": _conditions(status),
-        "containers": containers,
-    }
-
-
-def _template_containers(d: dict[str, Any]) -> list[dict[str, Any]]:
-    tpl = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return list(tpl.get("containers") or [])
-
-
-def _restarted_at(d: dict[str, Any]) -> str | None:
-    tpl_meta = ((d.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    value = (tpl_meta.get("annotations") or {}).get(RESTARTED_AT)
-    return str(value) if value is not None else None
-
-
-def deployment_row(d: dict[str, Any], now: datetime) -> dict[str, Any]:
-    meta, spec, status = d.get("metadata") or {}, d.get("spec") or {}, d.get("status") or {}
-    return {
-        "name": meta.get("name"),
-        "replicas": spec.get("replicas", 1),
-        "ready": status.get("readyReplicas") or 0,
-        "updated": status.get("updatedReplicas") or 0,
-        "available": status.get("availableReplicas") or 0,
-        "images": [c.get("image") for c in _template_containers(d)],
-        "age": _age(meta.get("creationTimestamp"), now),
-    }
-
-
-def deployment_detail(d: dict[str, Any], now: datetime) -> dict[str, Any]:
-    meta, spec, status = d.get("metadata") or {}, d.get("spec") or {}, d.get("status") or {}
-    return {
-        **deployment_row(d, now),
-        "namespace": meta.get("namespace"),
-        "labels": meta.get("labels") or {},
-        "selector": (spec.get("selector") or {}).get("matchLabels") or {},
-        "strategy": (spec.get("strategy") or {}).get("type"),
-        "paused": bool(spec.get("paused")),
-        "generation": meta.get("generation"),
-        "observed_generation": status.get("observedGeneration"),
-        "restarted_at": _restarted_at(d),
-        "conditions": _conditions(status),
-        "containers": [
-            {"name": c.get("name"), "image": c.get("image"), **_resources(c)}
-            for c in _template_containers(d)
-        ],
-    }
-
-
-def _event_time(e: dict[str, Any]) -> str:
-    meta = e.get("metadata") or {}
-    return str(e.get("lastTimestamp") or e.get("eventTime") or meta.get("creationTimestamp") or "")
-
-
-def event_row(e: dict[str, Any], now: datetime) -> dict[str, Any]:
-    obj = e.get("involvedObject") or {}
-    return {
-        "last_seen": _age(_event_time(e), now),
-        "type": e.get("type"),
-        "reason": e.get("reason"),
-        "object": f"{obj.get('kind')}/{obj.get('name')}",
-        "message": str(e.get("message") or "")[:MAX_MESSAGE],
-        "count": e.get("count") or 1,
-    }
+async def _listing(
+    s: _Session,
+    fn: Callable[..., Any],
+    a: dict[str, Any],
+    row: Callable[[dict[str, Any], datetime], dict[str, Any]],
+    key: str,
+) -> ToolResult:
+    """A namespaced list call, summarised row by row (at most 500, `more` if truncated)."""
+    ns = a["namespace"]
+    body = await s.json(
+        fn,
+        namespace=ns,
+        label_selector=a.get("label_selector"),
+        limit=min(int(a.get("limit", 200)), 500),
+    )
+    now = datetime.now(UTC)
+    rows = [row(item, now) for item in body.get("items") or []]
+    more = bool((body.get("metadata") or {}).get("continue"))
+    return ToolResult({"namespace": ns, "count": len(rows), "more": more, key: rows})
 
 
 def _readable(path: Path) -> None:
