@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsgate.tools.connectors.aws import AwsSettings
+from opsgate.tools.connectors.aws_settings import AwsSettings
 from opsgate.tools.connectors.kubernetes_settings import KubernetesSettings
 from opsgate.tools.federation import UpstreamSettings
 
