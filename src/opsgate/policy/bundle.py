@@ -112,23 +112,33 @@ def read_bundle(root: Path, max_file_bytes: int, max_lines: int) -> BundleFiles:
 def compile_engine(bundle: BundleFiles, include_tests: bool = False) -> regorus.Engine:
     """A ready engine for `bundle`. Raises BundleError naming file:line on parse errors."""
     engine = regorus.Engine()
+    problem: tuple[str, str] | None = None
     for rel, src in bundle.policies.items():
         if rel.endswith("_test.rego") and not include_tests:
             continue
         try:
             engine.add_policy(rel, src)
         except RuntimeError as exc:
-            text = str(exc).split("Stack backtrace")[0]
-            where = next(
-                (ln.strip()[4:] for ln in text.splitlines() if ln.strip().startswith("-->")), rel
-            )
-            what = next(
-                (ln.strip()[7:] for ln in text.splitlines() if ln.strip().startswith("error:")),
-                text.strip(),
-            )
-            raise BundleError([(where, what)]) from None
+            problem = _parse_error(rel, str(exc))
+            break
+    if problem is not None:
+        # Free the engine here, before raising: a regorus object may only be dropped on the
+        # thread that made it, and an exception's traceback would otherwise keep it alive in
+        # this frame until some garbage collection, on whatever thread runs that.
+        del engine
+        raise BundleError([problem])
     engine.add_data_json(bundle.data.decode())
     return engine
+
+
+def _parse_error(rel: str, message: str) -> tuple[str, str]:
+    text = message.split("Stack backtrace")[0]
+    where = next((ln.strip()[4:] for ln in text.splitlines() if ln.strip().startswith("-->")), rel)
+    what = next(
+        (ln.strip()[7:] for ln in text.splitlines() if ln.strip().startswith("error:")),
+        text.strip(),
+    )
+    return where, what
 
 
 def _probe(root: str, max_file_bytes: int, max_lines: int) -> None:

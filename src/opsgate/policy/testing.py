@@ -8,6 +8,7 @@ as` because regorus reuses cached dependent rules under `with`.)
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,18 @@ def _check(expect: dict[str, Any], got: dict[str, Any]) -> str:
 
 def run_tests(bundle: BundleFiles) -> list[CaseResult]:
     engine = compile_engine(bundle, include_tests=True)
+    try:
+        return _run(engine, bundle)
+    except BaseException as exc:
+        # Drop the engine on this thread even if an error escapes (see compile_engine): the
+        # traceback's frames would otherwise keep it alive.
+        traceback.clear_frames(exc.__traceback__)
+        raise
+    finally:
+        del engine
+
+
+def _run(engine: Any, bundle: BundleFiles) -> list[CaseResult]:
     results: list[CaseResult] = []
     for rel in bundle.test_files:
         src = bundle.policies[rel]
