@@ -5,14 +5,53 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 import uvicorn
 
 from opsgate.app import create_app
+from opsgate.identity.principal import Principal
+from opsgate.runtime import Runtime
 from opsgate.settings import Settings
 from tests.conftest import migrated
 from tests.fakes.mcp_upstream import free_port
+from tests.tools.fakeops import OpsConnector
+
+# A human in the zone's approver group (the fake k8s tools' approvers).
+APPROVER = Principal(
+    id="ana",
+    kind="user",
+    tenant="default",
+    groups=frozenset({"sg-k8s-approvers"}),
+    roles=frozenset({"operator"}),
+)
+ARGS = {"namespace": "prod", "name": "api-7f9"}  # k8s.delete_pod in prod: L2
+
+
+@dataclass
+class Served:
+    """A served OpsGate with the fake ops tools and an agent key (the `served` fixture)."""
+
+    url: str  # the /mcp endpoint
+    agent: str
+    rt: Runtime
+    ops: OpsConnector
+
+    def http(self, key: str | None = None) -> httpx2.AsyncClient:
+        token = key or self.agent
+        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=180)
+
+
+async def pending_id(rt: Runtime) -> str:
+    """The id of the (first) pending approval request, once one appears."""
+    for _ in range(200):
+        pending = await rt.approvals.list_requests("default", "pending")
+        if pending:
+            return pending[0].id
+        await asyncio.sleep(0.02)
+    raise AssertionError("no approval request appeared")
 
 
 @asynccontextmanager

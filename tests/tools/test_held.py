@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx2
 import pytest
 from mcp.client.client import Client
 from mcp.client.session import ClientSession
@@ -21,49 +18,7 @@ from opsgate.runtime import Runtime
 from opsgate.settings import Settings
 from tests.conftest import migrated
 from tests.tools.fakeops import OpsConnector
-from tests.tools.serving import agent_key, serve
-
-APPROVER = Principal(
-    id="ana",
-    kind="user",
-    tenant="default",
-    groups=frozenset({"sg-k8s-approvers"}),
-    roles=frozenset({"operator"}),
-)
-ARGS = {"namespace": "prod", "name": "api-7f9"}
-
-
-@dataclass
-class Served:
-    url: str
-    agent: str
-    rt: Runtime
-    ops: OpsConnector
-
-    def http(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {self.agent}"}, timeout=180)
-
-
-@pytest.fixture
-async def served(make_settings: Any) -> AsyncIterator[Served]:
-    settings: Settings = make_settings(
-        tools={
-            "approval_hold_seconds": 5,
-            "progress_interval_seconds": 0.2,
-            "approval_poll_seconds": 0.5,
-        }
-    )
-    async with serve(settings) as (url, rt):
-        yield Served(f"{url}/mcp", await agent_key(rt), rt, OpsConnector.install(rt))
-
-
-async def _pending_id(rt: Runtime) -> str:
-    for _ in range(200):
-        pending = await rt.approvals.list_requests("default", "pending")
-        if pending:
-            return pending[0].id
-        await asyncio.sleep(0.02)
-    raise AssertionError("no approval request appeared")
+from tests.tools.serving import APPROVER, ARGS, Served, pending_id
 
 
 async def test_held_call_streams_progress_and_returns_the_result_once_approved(
@@ -83,7 +38,7 @@ async def test_held_call_streams_progress_and_returns_the_result_once_approved(
         call = asyncio.create_task(
             session.call_tool("k8s.delete_pod", ARGS, progress_callback=on_progress)
         )
-        approval_id = await _pending_id(served.rt)
+        approval_id = await pending_id(served.rt)
         await asyncio.sleep(0.5)  # let a couple of progress notifications through
         assert served.ops.calls == []  # nothing runs before approval
         await served.rt.approvals.decide(APPROVER, approval_id, approve=True)
@@ -130,7 +85,7 @@ async def test_denied_while_held_is_reported_and_nothing_runs(served: Served) ->
     ):
         await session.initialize()
         call = asyncio.create_task(session.call_tool("k8s.delete_pod", ARGS))
-        approval_id = await _pending_id(served.rt)
+        approval_id = await pending_id(served.rt)
         await served.rt.approvals.decide(APPROVER, approval_id, approve=False, reason="no")
         result = await call
     assert result.is_error and "denied" in result.content[0].text  # type: ignore[union-attr]
@@ -273,7 +228,7 @@ async def test_rest_call_can_wait_for_the_approval(served: Served) -> None:
                 headers={"Authorization": f"Bearer {served.agent}"},
             )
         )
-        approval_id = await _pending_id(served.rt)
+        approval_id = await pending_id(served.rt)
         await served.rt.approvals.decide(APPROVER, approval_id, approve=True)
         r = await call
     assert r.status_code == 200 and r.json()["status"] == "executed", r.text

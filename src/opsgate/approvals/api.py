@@ -1,4 +1,5 @@
-"""Approvals inbox: list, show, approve, deny (as the human caller, never as a model)."""
+"""Approvals inbox: list, show, approve, deny (as the human caller, never as a model); the
+requester may withdraw their own pending request."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from opsgate.approvals.models import ApprovalRequest
 from opsgate.approvals.service import arguments_of
 from opsgate.deps import RuntimeDep
+from opsgate.errors import Conflict, NotFound
 from opsgate.identity.deps import CurrentPrincipal, require_roles
 from opsgate.identity.principal import Principal
 
@@ -58,7 +60,9 @@ class ApprovalView(BaseModel):
 async def approvals_list(
     p: Approver,
     rt: RuntimeDep,
-    status: Literal["pending", "approved", "denied", "expired", "executing", "executed", "failed"]
+    status: Literal[
+        "pending", "approved", "denied", "expired", "executing", "executed", "failed", "cancelled"
+    ]
     | None = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ApprovalView]:
@@ -69,8 +73,6 @@ async def approvals_list(
 async def approvals_show(approval_id: str, p: CurrentPrincipal, rt: RuntimeDep) -> ApprovalView:
     req = await rt.approvals.get(p.tenant, approval_id)
     if req.requester != p.id and not p.has_role("admin", "approver", "operator", "auditor"):
-        from opsgate.errors import NotFound
-
         raise NotFound(f"no approval request {approval_id!r}")
     return ApprovalView.of(req)
 
@@ -91,3 +93,14 @@ async def approvals_deny(
     return ApprovalView.of(
         await rt.approvals.decide(p, approval_id, approve=False, reason=body.reason)
     )
+
+
+@router.post("/{approval_id}/withdraw", response_model=ApprovalView)
+async def approvals_withdraw(
+    approval_id: str, body: Decide, p: CurrentPrincipal, rt: RuntimeDep
+) -> ApprovalView:
+    """The requester withdraws their own request while nobody has decided it (-> cancelled)."""
+    if not await rt.approvals.withdraw(p, approval_id, body.reason):
+        req = await rt.approvals.get(p.tenant, approval_id)
+        raise Conflict(f"approval request is already {req.status}", code=f"already_{req.status}")
+    return ApprovalView.of(await rt.approvals.get(p.tenant, approval_id))

@@ -1,7 +1,8 @@
 """The human-in-the-loop gate's state machine.
 
 pending -> approved (N approvals from the approver groups) -> executing (single use, claimed
-atomically) -> executed | failed; pending -> denied (any deny) | expired (expiry = deny).
+atomically) -> executed | failed; pending -> denied (any deny) | expired (expiry = deny) |
+cancelled (withdrawn by its requester).
 An approval binds to HMAC(tool, exact arguments, requester, policy revision): executing with
 anything else is refused. The requester can never approve; agents never approve; after
 `escalate_at`, the escalation groups may decide too. State lives in the database, so waits
@@ -30,7 +31,7 @@ from opsgate.errors import Conflict, Forbidden, NotFound
 from opsgate.identity.principal import Principal
 from opsgate.policy.service import PolicyService
 
-TERMINAL = {"denied", "expired", "executed", "failed"}
+TERMINAL = {"denied", "expired", "executed", "failed", "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,28 @@ class ApprovalService:
             if updated.status == "denied":
                 await self._settled(tenant, req.id, "denied")
         return updated
+
+    async def withdraw(self, requester: Principal, approval_id: str, reason: str = "") -> bool:
+        """The requester takes back a request nobody has decided yet (pending -> cancelled).
+
+        Returns False, changing nothing, once it is decided, expired or running: withdrawing
+        is a request, and an approved operation is not stopped by it. Only the requester may
+        withdraw; anyone else is told it does not exist.
+        """
+        req = await self.get(requester.tenant, approval_id)
+        if req.requester != requester.id:
+            raise NotFound(f"no approval request {approval_id!r}")
+        async with self.db.session(requester.tenant) as s:
+            res = await s.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == approval_id, ApprovalRequest.status == "pending")
+                .values(status="cancelled", decided_at=datetime.now(UTC), outcome="withdrawn")
+            )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self._event(req, requester.id, "approval.withdrawn", "denied", reason[:200])
+        await self._settled(requester.tenant, approval_id, "cancelled")
+        return True
 
     async def claim(
         self,

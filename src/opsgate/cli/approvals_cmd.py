@@ -1,4 +1,4 @@
-"""`opsgate approvals list|show|approve|deny`: the inbox, as yourself, over the REST API.
+"""`opsgate approvals list|show|approve|deny|withdraw`: the inbox, as yourself, over REST.
 
 Decisions are made with your own credential (API key or OIDC token) against a running
 OpsGate, so policy (four-eyes, approver groups) judges you, not the machine you run this on.
@@ -65,3 +65,14 @@ def deny(
 ) -> None:
     """Deny a request (as yourself)."""
     _decide("deny", approval_id, reason, url, key)
+
+
+@app.command("withdraw")
+def withdraw(
+    approval_id: str,
+    reason: ReasonOpt = "",
+    url: UrlOpt = "http://127.0.0.1:8080",
+    key: KeyOpt = "",
+) -> None:
+    """Withdraw your own request while nobody has decided it (it ends cancelled)."""
+    _decide("withdraw", approval_id, reason, url, key)

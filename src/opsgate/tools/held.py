@@ -205,7 +205,7 @@ class ApprovalRunner:
             tick=tick,
             tick_every=tick_every,
         )
-        if req.status in ("denied", "expired"):
+        if req.status in ("denied", "expired", "cancelled"):
             return CallOutcome(
                 "failed",
                 pending.tool,

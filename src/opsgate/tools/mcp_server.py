@@ -29,7 +29,9 @@ from opsgate.errors import Conflict, Forbidden, NotFound, OpsGateError, Validati
 from opsgate.http.guards import send_error
 from opsgate.identity.principal import Principal
 from opsgate.telemetry.logging import get_logger
+from opsgate.tools import mcp_tasks
 from opsgate.tools.held import ApprovalRunner
+from opsgate.tools.mcp_tasks import principal_of as _principal
 from opsgate.tools.service import CallOutcome, ToolService
 
 INVALID_PARAMS = -32602
@@ -37,14 +39,6 @@ INVALID_PARAMS = -32602
 # while an approval is pending; older ones get a non-error "pending approval" result.
 MRTR_REVISION = "2026-07-28"
 log = get_logger("opsgate.mcp")
-
-
-def _principal(ctx: ServerRequestContext[Any]) -> Principal:
-    request = ctx.request
-    principal = getattr(getattr(request, "state", None), "principal", None)
-    if not isinstance(principal, Principal):  # the auth wrapper always sets it
-        raise MCPError(-32001, "unauthenticated")
-    return principal
 
 
 def _text(outcome: CallOutcome) -> str:
@@ -60,6 +54,16 @@ def _text(outcome: CallOutcome) -> str:
             + orjson.dumps(outcome.result).decode()
         )
     return orjson.dumps(outcome.result).decode()
+
+
+def outcome_result(outcome: CallOutcome) -> t.CallToolResult:
+    """The MCP result of a call's outcome (also a completed task's result)."""
+    structured = {k: v for k, v in outcome.__dict__.items() if k != "result"}
+    return t.CallToolResult(
+        content=[t.TextContent(type="text", text=_text(outcome))],
+        structured_content={**structured, "result": outcome.result},
+        is_error=outcome.status == "failed",
+    )
 
 
 def _progress_token(params: t.CallToolRequestParams) -> str | int | None:
@@ -202,7 +206,11 @@ def build_mcp_server(
                 rationale=str(meta.get("opsgate/rationale", ""))[:4000],
                 approval_id=approval_id if isinstance(approval_id, str) else None,
             )
-            if outcome.status == "pending_approval":
+            if outcome.status == "pending_approval" and outcome.approval_id:
+                if mcp_tasks.declared(ctx):
+                    # A task at once: the client polls tasks/get instead of being held.
+                    req = await tools.approvals.get(principal.tenant, outcome.approval_id)
+                    return mcp_tasks.created(req, settings.task_poll_interval_seconds)  # type: ignore[return-value]
                 outcome = await hold(ctx, params, principal, outcome)
         except NotFound as exc:
             raise MCPError(INVALID_PARAMS, exc.detail) from None
@@ -224,16 +232,12 @@ def build_mcp_server(
             return t.InputRequiredResult(  # type: ignore[return-value]
                 request_state=orjson.dumps({"approval_id": outcome.approval_id}).decode()
             )
-        structured = {k: v for k, v in outcome.__dict__.items() if k != "result"}
-        return t.CallToolResult(
-            content=[t.TextContent(type="text", text=_text(outcome))],
-            structured_content={**structured, "result": outcome.result},
-            is_error=outcome.status == "failed",
-        )
+        return outcome_result(outcome)
 
     server: Server[Any] = Server(
         "opsgate", version=__version__, on_list_tools=list_tools, on_call_tool=call_tool
     )
+    mcp_tasks.TaskViews(tools, outcome_result).install(server)
     if state_key is not None:
 
         def bind(ctx: ServerRequestContext[Any, Any]) -> str | None:

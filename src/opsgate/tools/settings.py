@@ -33,6 +33,9 @@ class ToolsSettings(BaseModel):
     progress_interval_seconds: float = Field(5, gt=0, le=60)
     # Held calls re-check the database this often in case a bus event was missed.
     approval_poll_seconds: float = Field(5, gt=0, le=300)
+    # MCP clients that declare the tasks extension get a task for a held call at once (no
+    # hold); this is the polling interval OpsGate suggests to them (`pollIntervalMs`).
+    task_poll_interval_seconds: float = Field(2, ge=0.1, le=300)
     # Agent loop caps (agents only; 0 turns a cap off): tool calls per minute, and how often
     # the same tool with the same arguments may be called within a minute.
     agent_calls_per_minute: int = Field(120, ge=0)
