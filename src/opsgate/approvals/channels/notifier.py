@@ -35,7 +35,8 @@ from opsgate.vault.service import VaultService
 log = get_logger("opsgate.approvals.channels")
 
 # Topics after which a posted message is brought up to date. "approval.settled" covers
-# denied/expired/executed/failed; "approval.approved" shows the decision before the run ends.
+# denied/expired/executed/failed/cancelled; "approval.approved" shows the decision before the
+# run ends.
 UPDATE_TOPICS = ("approval.approved", "approval.settled")
 NOTIFY_TOPIC = "approval.notify"
 _REMEMBER = 20_000

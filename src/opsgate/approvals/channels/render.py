@@ -16,6 +16,7 @@ _STATUS = {
     "failed": ":x: approved but failed",
     "denied": ":no_entry: denied",
     "expired": ":alarm_clock: expired (counts as denied)",
+    "cancelled": ":leftwards_arrow_with_hook: withdrawn by the requester",
 }
 
 

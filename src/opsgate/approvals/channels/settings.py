@@ -120,7 +120,7 @@ class WebhookChannelSettings(_Strict):
     secret: str
     # Only requests in these zones are sent; empty means all zones.
     zones: list[str] = Field(default_factory=list)
-    # Also send "approval.settled" events (approved/denied/expired/executed/failed).
+    # Also send "approval.settled" events (denied/expired/executed/failed/cancelled).
     send_settled: bool = True
 
     @field_validator("secret")
