@@ -93,6 +93,10 @@ cases := {
 		"input": {"principal": agent, "action": "tool.call", "resource": object.union(scale("read"), {"gate": "L0"}), "context": night},
 		"expect": {"obligations": {"gate": "L0"}},
 	},
+	"a malformed gate level sets no floor (the zone's still applies)": {
+		"input": {"principal": agent, "action": "tool.call", "resource": object.union(scale("read"), {"gate": "L9"}), "context": noon},
+		"expect": {"obligations": {"gate": "L0"}},
+	},
 	"four-eyes: the requester cannot approve": {
 		"input": {"principal": operator, "action": "approval.decide", "resource": approval, "context": {}},
 		"expect": {"allow": false, "reasons_include": "four-eyes: the requester cannot approve their own request"},
