@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsgate.approvals.channels import ChannelNotifier
+from opsgate.approvals.channels.notifier import ChannelNotifier
 from opsgate.approvals.service import ApprovalService
 from opsgate.audit.base import Auditor
 from opsgate.audit.service import AuditLog

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from slack_sdk.signature import SignatureVerifier
 
 from opsgate.app import create_app
-from opsgate.approvals.channels import ChannelNotifier, ChannelsSettings
+from opsgate.approvals.channels.notifier import ChannelNotifier
+from opsgate.approvals.channels.settings import ChannelsSettings
 from opsgate.approvals.channels.signing import sign, verify
 from opsgate.approvals.slack_api import router as slack_router
 from opsgate.audit.query import EventFilter, list_events

@@ -6,12 +6,14 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from opsgate.errors import ConfigError, OpsGateError
-from opsgate.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from opsgate.settings import Settings
 
 T = TypeVar("T")
 
@@ -32,6 +34,10 @@ TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Tenant (default
 
 def settings_or_exit(config: Path | None, data_dir: Path | None, **over: Any) -> Settings:
     """Load settings; on problems print each key path and reason, exit 2."""
+    # Imported here: loading settings pulls in every component's settings model, which
+    # client-side commands (approvals, tools) never need.
+    from opsgate.settings import load_settings
+
     try:
         return load_settings(config, data_dir=data_dir, **over)
     except ConfigError as exc:
