@@ -69,3 +69,21 @@ def test_consistency_proofs() -> None:
 def test_frontier_rejects_mismatched_size() -> None:
     with pytest.raises(ValueError, match="frontier"):
         Frontier.from_json(3, ["00" * 32])
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 3, 5, 8, 13, 31, 32])
+def test_frontier_extend_matches_append(start: int) -> None:
+    leaves = [leaf_hash(d) for d in DATA]
+    for chunk in (1, 2, 3, 7, 16, 37):
+        f = Frontier()
+        f.extend(leaves[:start])
+        for i in range(start, len(leaves), chunk):
+            f.extend(leaves[i : i + chunk])
+            n = min(i + chunk, len(leaves))
+            assert f.size == n and f.root() == mth(DATA[:n]), (start, chunk, n)
+        g = Frontier()
+        for leaf in leaves:
+            g.append(leaf)
+        assert f.stack == g.stack
+    f.extend([])
+    assert f.size == len(leaves)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,24 +91,19 @@ class _ChainCheck:
         """Append a checked range's leaves; look at checkpoints inside it."""
         frontier = self.frontier
         start = frontier.size
-        append = frontier.append
         leaves = c.leaves
         i = 0
-        for mark in self._marks_in(start, start + len(leaves)):
-            for leaf in leaves[i : mark - start]:
-                append(leaf)
+        marks = self.marks
+        for mark in marks[bisect_right(marks, start) : bisect_right(marks, start + len(leaves))]:
+            frontier.extend(leaves[i : mark - start])
             i = mark - start
             if not self._at_mark(mark, c.digests[mark - start - 1]):
                 return False
-        for leaf in leaves[i:]:
-            append(leaf)
+        frontier.extend(leaves[i:])
         self.prev, self.expected = c.last, c.expected
         if c.problem:
             return self.fail(c.bad_seq or c.expected, c.bad_id, c.problem)
         return True
-
-    def _marks_in(self, lo: int, hi: int) -> list[int]:
-        return [m for m in self.marks if lo < m <= hi]
 
     def _at_mark(self, size: int, last: bytes) -> bool:
         if size in self.want:
