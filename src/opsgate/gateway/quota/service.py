@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
-from redis.exceptions import RedisError
 
 from opsgate.db.engine import Database
 from opsgate.errors import RateLimited, Unavailable
@@ -37,7 +36,15 @@ from opsgate.telemetry.logging import get_logger
 
 log = get_logger("opsgate.quota")
 
-BACKEND_ERRORS = (RedisError, OSError, TimeoutError)
+
+def _backend_errors(remote: bool) -> tuple[type[Exception], ...]:
+    """What a backend failure looks like; redis is imported only for the Redis backend."""
+    if not remote:
+        return (OSError, TimeoutError)
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, TimeoutError)
+
 
 _KIND_TEXT = {"key": "API key", "user": "user", "team": "team", "tenant": "tenant"}
 
@@ -125,6 +132,7 @@ class QuotaService:
         self._now = now
         self._periods = PeriodClock(now)
         self._remote = not isinstance(backend, MemoryQuotaBackend)
+        self._errors = _backend_errors(self._remote)
         self._timeout = settings.redis_timeout_seconds * 2 + 0.1
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(6).hex()
@@ -203,7 +211,7 @@ class QuotaService:
                     denial = await self.backend.admit(res)
             else:
                 denial = await self.backend.admit(res)
-        except BACKEND_ERRORS as exc:
+        except self._errors as exc:
             return self._backend_down(res, exc)
         if denial is not None:
             self.metrics.rejections.labels(denial.dimension).inc()
@@ -265,7 +273,7 @@ class QuotaService:
                     await asyncio.shield(work)
             else:
                 await work
-        except BACKEND_ERRORS as exc:
+        except self._errors as exc:
             self.metrics.backend_errors.labels(op, "lease_expires").inc()
             log.warning(
                 "quota finish failed; the reservation expires with its lease",
@@ -310,7 +318,7 @@ class QuotaService:
         try:
             async with asyncio.timeout(self._timeout):
                 await self.backend.ping()
-        except BACKEND_ERRORS as exc:
+        except self._errors as exc:
             if self.settings.on_backend_error == "open":
                 return "ok"
             return f"backend unreachable ({type(exc).__name__})"
