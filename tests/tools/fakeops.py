@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsgate.identity.principal import Principal
 from opsgate.tools.catalog import Inverse, ToolSpec
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
+
+# A human in the approver group of the fake tools' zone (kubernetes).
+APPROVER = Principal(
+    id="ana",
+    kind="user",
+    tenant="default",
+    groups=frozenset({"sg-k8s-approvers"}),
+    roles=frozenset({"operator"}),
+)
 
 
 class OpsConnector:

@@ -12,21 +12,12 @@ import httpx2
 import uvicorn
 
 from opsgate.app import create_app
-from opsgate.identity.principal import Principal
 from opsgate.runtime import Runtime
 from opsgate.settings import Settings
 from tests.conftest import migrated
 from tests.fakes.mcp_upstream import free_port
 from tests.tools.fakeops import OpsConnector
 
-# A human in the zone's approver group (the fake k8s tools' approvers).
-APPROVER = Principal(
-    id="ana",
-    kind="user",
-    tenant="default",
-    groups=frozenset({"sg-k8s-approvers"}),
-    roles=frozenset({"operator"}),
-)
 ARGS = {"namespace": "prod", "name": "api-7f9"}  # k8s.delete_pod in prod: L2
 
 

@@ -17,8 +17,8 @@ from opsgate.identity.principal import Principal
 from opsgate.runtime import Runtime
 from opsgate.settings import Settings
 from tests.conftest import migrated
-from tests.tools.fakeops import OpsConnector
-from tests.tools.serving import APPROVER, ARGS, Served, pending_id
+from tests.tools.fakeops import APPROVER, OpsConnector
+from tests.tools.serving import ARGS, Served, pending_id
 
 
 async def test_held_call_streams_progress_and_returns_the_result_once_approved(

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from opsgate.audit.query import EventFilter, list_events
 from opsgate.cli.main import app as cli
 from opsgate.tools.mcp_tasks import EXTENSION
-from tests.tools.serving import APPROVER, ARGS, Served, agent_key, pending_id
+from tests.tools.fakeops import APPROVER
+from tests.tools.serving import ARGS, Served, agent_key, pending_id
 
 _ANY = TypeAdapter(dict[str, Any])
 

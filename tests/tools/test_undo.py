@@ -8,15 +8,7 @@ import pytest
 
 from opsgate.identity.principal import Principal
 from tests.conftest import AppHarness
-from tests.tools.fakeops import OpsConnector
-
-APPROVER = Principal(
-    id="ana",
-    kind="user",
-    tenant="default",
-    groups=frozenset({"sg-k8s-approvers"}),
-    roles=frozenset({"operator"}),
-)
+from tests.tools.fakeops import APPROVER, OpsConnector
 
 
 @pytest.fixture
