@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,104 +20,21 @@ from jsonschema import Draft202012Validator
 
 from opsgate.errors import ConfigError, Forbidden, ValidationFailed
 from opsgate.tools.catalog import ToolSpec, ZoneSpec, load_tools
+from opsgate.tools.connectors.aws_session import (
+    Assumed,
+    AssumeFailed,
+    Calls,
+    base_credentials,
+    client_error,
+)
 from opsgate.tools.connectors.aws_settings import AwsSettings
+from opsgate.tools.connectors.aws_summaries import Out, db, instance, iso, service, transitions
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
 
 MAX_RESULT_PAYLOAD = 16 * 1024
-Out = tuple[dict[str, Any], dict[str, Any]]  # (content, meta)
 
 
-@dataclass
-class _Assumed:
-    """Temporary credentials of one role, and the clients built with them."""
-
-    key: str
-    secret: str
-    token: str
-    expires: float
-    clients: dict[tuple[str, str, int, float], Any] = field(default_factory=dict)
-
-
-def _base_credentials(text: str) -> dict[str, str]:
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            data = orjson.loads(text)
-            return {
-                k: str(data[k])
-                for k in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-                if data.get(k)
-            }
-        except (orjson.JSONDecodeError, TypeError, AttributeError):
-            pass
-    elif ":" in text:
-        key, _, secret = text.partition(":")
-        return {"aws_access_key_id": key, "aws_secret_access_key": secret}
-    raise ValidationFailed(
-        "tools.aws.credentials must hold ACCESS_KEY_ID:SECRET or JSON with aws_access_key_id "
-        "and aws_secret_access_key"
-    )
-
-
-def _iso(v: Any) -> str | None:
-    return v.isoformat() if hasattr(v, "isoformat") else None
-
-
-def _client_error(exc: Exception) -> dict[str, Any] | None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error") or {}
-        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        message = str(err.get("Message", ""))[:300]
-        return {"error": err.get("Code", "ClientError"), "message": message, "status": status}
-    if isinstance(exc, BotoCoreError):
-        return {"error": type(exc).__name__}
-    return None
-
-
-class _Calls:
-    """AWS requests of one tool call: one role's credentials, one region."""
-
-    def __init__(
-        self, conn: AwsConnector, creds: _Assumed, region: str, read: bool, t: float
-    ) -> None:
-        self.conn, self.creds, self.region, self.read, self.timeout = conn, creds, region, read, t
-
-    def _client(self, service: str) -> Any:
-        attempts = 3 if self.read else 1  # mutating calls are never retried
-        key = (service, self.region, attempts, self.timeout)
-        client = self.creds.clients.get(key)
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            session = boto3.session.Session(
-                aws_access_key_id=self.creds.key,
-                aws_secret_access_key=self.creds.secret,
-                aws_session_token=self.creds.token,
-                region_name=self.region,
-            )
-            config = Config(
-                connect_timeout=self.conn.settings.connect_timeout_seconds,
-                read_timeout=self.timeout,
-                retries={"max_attempts": attempts, "mode": "standard"},
-            )
-            client = session.client(
-                service, endpoint_url=self.conn.settings.endpoint_url, config=config
-            )
-            self.creds.clients[key] = client
-        return client
-
-    async def __call__(self, api: str, method: str, /, **kwargs: Any) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            result: dict[str, Any] = getattr(self._client(api), method)(**kwargs)
-            return result
-
-        return await asyncio.to_thread(run)
-
-
-Handler = Callable[[_Calls, dict[str, Any]], Awaitable[Out]]
+Handler = Callable[[Calls, dict[str, Any]], Awaitable[Out]]
 
 
 class AwsConnector:
@@ -144,7 +60,7 @@ class AwsConnector:
                     for k in unknown
                 ]
             )
-        self._cache: dict[str, _Assumed] = {}
+        self._cache: dict[str, Assumed] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # role ARN -> why its last AssumeRole failed (cleared by the next success)
         self._errors: dict[str, str] = {}
@@ -204,27 +120,27 @@ class AwsConnector:
 
     # --- credentials ---------------------------------------------------------------------
 
-    async def _assume(self, arn: str, ctx: CallContext) -> _Assumed:
+    async def _assume(self, arn: str, ctx: CallContext) -> Assumed:
         lock = self._locks.setdefault(arn, asyncio.Lock())
         async with lock:
             cached = self._cache.get(arn)
             if cached and cached.expires - self.settings.refresh_seconds > self._clock():
                 return cached
             base = (
-                _base_credentials(await ctx.resolve_secret(self.settings.credentials))
+                base_credentials(await ctx.resolve_secret(self.settings.credentials))
                 if self.settings.credentials
                 else {}
             )
             try:
                 creds = await asyncio.to_thread(self._assume_sync, arn, base, ctx.timeout)
             except Exception as exc:
-                err = _client_error(exc)
+                err = client_error(exc)
                 if err is None:
                     raise
                 self._errors[arn] = f"AssumeRole {arn} failed: {err['error']}"
-                raise _AssumeFailed(arn, err) from None
+                raise AssumeFailed(arn, err) from None
             self._errors.pop(arn, None)
-            assumed = _Assumed(
+            assumed = Assumed(
                 creds["AccessKeyId"],
                 creds["SecretAccessKey"],
                 creds["SessionToken"],
@@ -253,7 +169,7 @@ class AwsConnector:
         creds: dict[str, Any] = sts.assume_role(**kwargs)["Credentials"]
         return creds
 
-    async def _calls(self, tool: str, args: dict[str, Any], ctx: CallContext) -> _Calls:
+    async def _calls(self, tool: str, args: dict[str, Any], ctx: CallContext) -> Calls:
         if tool not in self._tools or not self.settings.enabled:
             raise ValidationFailed(f"unknown or disabled aws tool {tool!r}")
         errors = sorted(self._validators[tool].iter_errors(args), key=lambda e: list(e.path))
@@ -270,7 +186,7 @@ class AwsConnector:
             raise Forbidden(f"region {region} is not allowed (tools.aws.region / regions)")
         arn = self.role_for(tool)
         creds = await self._assume(arn, ctx)
-        return _Calls(self, creds, region, self._tools[tool].risk == "read", ctx.timeout)
+        return Calls(self.settings, creds, region, self._tools[tool].risk == "read", ctx.timeout)
 
     # --- the seam ----------------------------------------------------------------------
 
@@ -282,10 +198,10 @@ class AwsConnector:
         try:
             calls = await self._calls(tool, args, ctx)
             content, meta = await handler(calls, args)
-        except _AssumeFailed as exc:
+        except AssumeFailed as exc:
             return ToolResult(exc.content(), is_error=True)
         except Exception as exc:
-            err = _client_error(exc)
+            err = client_error(exc)
             if err is None:
                 raise
             if err["error"] in ("ExpiredToken", "ExpiredTokenException"):
@@ -300,10 +216,10 @@ class AwsConnector:
             return None
         try:
             svc = await self._ecs_service(await self._calls(tool, args, ctx), args)
-        except _AssumeFailed as exc:
+        except AssumeFailed as exc:
             return exc.content()
         except Exception as exc:
-            err = _client_error(exc)
+            err = client_error(exc)
             if err is None:
                 raise
             return err
@@ -337,7 +253,7 @@ class AwsConnector:
 
     # --- EC2 ---------------------------------------------------------------------------
 
-    async def _ec2_describe_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ec2_describe_instances(self, aws: Calls, args: dict[str, Any]) -> Out:
         kw: dict[str, Any] = {}
         if args.get("instance_ids"):
             kw["InstanceIds"] = args["instance_ids"]
@@ -346,40 +262,40 @@ class AwsConnector:
         if args.get("states"):
             kw["Filters"] = [{"Name": "instance-state-name", "Values": args["states"]}]
         r = await aws("ec2", "describe_instances", **kw)
-        out = [_instance(i) for res in r.get("Reservations", []) for i in res.get("Instances", [])]
+        out = [instance(i) for res in r.get("Reservations", []) for i in res.get("Instances", [])]
         more = bool(r.get("NextToken"))
         return {"region": aws.region, "count": len(out), "instances": out, "more": more}, {}
 
-    async def _ec2_start_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ec2_start_instances(self, aws: Calls, args: dict[str, Any]) -> Out:
         r = await aws("ec2", "start_instances", InstanceIds=args["instance_ids"])
-        return _transitions(aws.region, r.get("StartingInstances", []))
+        return transitions(aws.region, r.get("StartingInstances", []))
 
-    async def _ec2_stop_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ec2_stop_instances(self, aws: Calls, args: dict[str, Any]) -> Out:
         r = await aws("ec2", "stop_instances", InstanceIds=args["instance_ids"])
-        return _transitions(aws.region, r.get("StoppingInstances", []))
+        return transitions(aws.region, r.get("StoppingInstances", []))
 
-    async def _ec2_reboot_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ec2_reboot_instances(self, aws: Calls, args: dict[str, Any]) -> Out:
         await aws("ec2", "reboot_instances", InstanceIds=args["instance_ids"])
         return {"region": aws.region, "rebooting": args["instance_ids"]}, {}
 
     # --- ECS ---------------------------------------------------------------------------
 
-    async def _ecs_describe_services(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ecs_describe_services(self, aws: Calls, args: dict[str, Any]) -> Out:
         r = await aws(
             "ecs", "describe_services", cluster=args["cluster"], services=args["services"]
         )
-        services = [_service(s) for s in r.get("services", [])]
+        services = [service(s) for s in r.get("services", [])]
         failures = [{"arn": f.get("arn"), "reason": f.get("reason")} for f in r.get("failures", [])]
         return {"cluster": args["cluster"], "services": services, "failures": failures}, {}
 
-    async def _ecs_service(self, aws: _Calls, args: dict[str, Any]) -> dict[str, Any] | None:
+    async def _ecs_service(self, aws: Calls, args: dict[str, Any]) -> dict[str, Any] | None:
         r = await aws(
             "ecs", "describe_services", cluster=args["cluster"], services=[args["service"]]
         )
         found = [s for s in r.get("services", []) if s.get("status") != "INACTIVE"]
         return found[0] if found else None
 
-    async def _ecs_update_desired_count(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ecs_update_desired_count(self, aws: Calls, args: dict[str, Any]) -> Out:
         svc = await self._ecs_service(aws, args)
         if svc is None:
             err = {"error": "ServiceNotFound", "service": args["service"]}
@@ -402,7 +318,7 @@ class AwsConnector:
 
     # --- Lambda ------------------------------------------------------------------------
 
-    async def _lambda_list_functions(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _lambda_list_functions(self, aws: Calls, args: dict[str, Any]) -> Out:
         r = await aws("lambda", "list_functions", MaxItems=args.get("max_items", 50))
         functions = [
             {
@@ -416,7 +332,7 @@ class AwsConnector:
         ]
         return {"region": aws.region, "functions": functions, "more": bool(r.get("NextMarker"))}, {}
 
-    async def _lambda_invoke(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _lambda_invoke(self, aws: Calls, args: dict[str, Any]) -> Out:
         self._precheck("aws.lambda_invoke", args)
         kw: dict[str, Any] = {
             "FunctionName": args["function_name"],
@@ -446,24 +362,24 @@ class AwsConnector:
 
     # --- RDS ---------------------------------------------------------------------------
 
-    async def _rds_describe_db_instances(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _rds_describe_db_instances(self, aws: Calls, args: dict[str, Any]) -> Out:
         kw: dict[str, Any] = {"MaxRecords": args.get("max_records", 100)}
         if args.get("db_instance_identifier"):
             kw["DBInstanceIdentifier"] = args["db_instance_identifier"]
         r = await aws("rds", "describe_db_instances", **kw)
-        dbs = [_db(d) for d in r.get("DBInstances", [])]
+        dbs = [db(d) for d in r.get("DBInstances", [])]
         return {"region": aws.region, "db_instances": dbs, "more": bool(r.get("Marker"))}, {}
 
-    async def _rds_reboot_db_instance(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _rds_reboot_db_instance(self, aws: Calls, args: dict[str, Any]) -> Out:
         kw: dict[str, Any] = {"DBInstanceIdentifier": args["db_instance_identifier"]}
         if args.get("force_failover"):
             kw["ForceFailover"] = True
         r = await aws("rds", "reboot_db_instance", **kw)
-        return {"region": aws.region, "db_instance": _db(r["DBInstance"])}, {}
+        return {"region": aws.region, "db_instance": db(r["DBInstance"])}, {}
 
     # --- SSM and CloudWatch ------------------------------------------------------------
 
-    async def _ssm_send_command(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _ssm_send_command(self, aws: Calls, args: dict[str, Any]) -> Out:
         self._check_document(args["document_name"])
         kw: dict[str, Any] = {
             "DocumentName": args["document_name"],
@@ -481,11 +397,11 @@ class AwsConnector:
             "document": c.get("DocumentName"),
             "instance_ids": c.get("InstanceIds"),
             "status": c.get("Status"),
-            "requested_at": _iso(c.get("RequestedDateTime")),
+            "requested_at": iso(c.get("RequestedDateTime")),
         }
         return content, {}
 
-    async def _cloudwatch_describe_alarms(self, aws: _Calls, args: dict[str, Any]) -> Out:
+    async def _cloudwatch_describe_alarms(self, aws: Calls, args: dict[str, Any]) -> Out:
         kw: dict[str, Any] = {"MaxRecords": args.get("max_records", 50)}
         if args.get("alarm_name_prefix"):
             kw["AlarmNamePrefix"] = args["alarm_name_prefix"]
@@ -499,71 +415,8 @@ class AwsConnector:
                 "reason": str(a.get("StateReason", ""))[:300],
                 "metric": a.get("MetricName"),
                 "namespace": a.get("Namespace"),
-                "updated": _iso(a.get("StateUpdatedTimestamp")),
+                "updated": iso(a.get("StateUpdatedTimestamp")),
             }
             for a in r.get("MetricAlarms", [])
         ]
         return {"region": aws.region, "alarms": alarms, "more": bool(r.get("NextToken"))}, {}
-
-
-class _AssumeFailed(Exception):
-    def __init__(self, arn: str, err: dict[str, Any]) -> None:
-        self.arn, self.err = arn, err
-        super().__init__(arn)
-
-    def content(self) -> dict[str, Any]:
-        return {"error": "assume_role_failed", "role": self.arn, "cause": self.err["error"]}
-
-
-def _instance(i: dict[str, Any]) -> dict[str, Any]:
-    tags = {t.get("Key"): t.get("Value") for t in i.get("Tags", [])}
-    return {
-        "id": i.get("InstanceId"),
-        "name": tags.get("Name"),
-        "type": i.get("InstanceType"),
-        "state": (i.get("State") or {}).get("Name"),
-        "az": (i.get("Placement") or {}).get("AvailabilityZone"),
-        "private_ip": i.get("PrivateIpAddress"),
-        "public_ip": i.get("PublicIpAddress"),
-        "launched": _iso(i.get("LaunchTime")),
-    }
-
-
-def _transitions(region: str, items: list[dict[str, Any]]) -> Out:
-    rows = [
-        {
-            "id": x.get("InstanceId"),
-            "previous": (x.get("PreviousState") or {}).get("Name"),
-            "current": (x.get("CurrentState") or {}).get("Name"),
-        }
-        for x in items
-    ]
-    prior = {"states": {r["id"]: r["previous"] for r in rows}}
-    return {"region": region, "instances": rows}, {"prior": prior}
-
-
-def _service(s: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": s.get("serviceName"),
-        "status": s.get("status"),
-        "desired": s.get("desiredCount"),
-        "running": s.get("runningCount"),
-        "pending": s.get("pendingCount"),
-        "launch_type": s.get("launchType"),
-        "task_definition": str(s.get("taskDefinition", "")).rsplit("/", 1)[-1],
-        "deployments": len(s.get("deployments", [])),
-    }
-
-
-def _db(d: dict[str, Any]) -> dict[str, Any]:
-    endpoint = d.get("Endpoint") or {}
-    return {
-        "id": d.get("DBInstanceIdentifier"),
-        "class": d.get("DBInstanceClass"),
-        "engine": d.get("Engine"),
-        "version": d.get("EngineVersion"),
-        "status": d.get("DBInstanceStatus"),
-        "multi_az": d.get("MultiAZ"),
-        "az": d.get("AvailabilityZone"),
-        "endpoint": f"{endpoint['Address']}:{endpoint.get('Port')}" if endpoint else None,
-    }

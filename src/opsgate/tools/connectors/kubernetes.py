@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
 
 from opsgate.errors import Forbidden, ValidationFailed
 from opsgate.tools.catalog import ToolSpec, ZoneSpec, load_tools
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
+from opsgate.tools.connectors.kubernetes_api import (
+    MAX_LOG_BYTES,
+    MAX_LOG_LINES,
+    MERGE,
+    STRATEGIC,
+    ApiError,
+    Session,
+    check_names,
+)
 from opsgate.tools.connectors.kubernetes_settings import (
-    DNS_LABEL,
     KubernetesCredential,
     KubernetesSettings,
 )
@@ -45,116 +48,8 @@ from opsgate.tools.connectors.kubernetes_summaries import (
     restarted_at,
 )
 
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-SELECTOR = re.compile(r"^[A-Za-z0-9._/=!,() -]{1,256}$")
-MAX_LOG_LINES = 2000
-MAX_LOG_BYTES = 128 * 1024
-MAX_JSON_BYTES = 32 * 1024 * 1024
-STRATEGIC = "application/strategic-merge-patch+json"
-MERGE = "application/merge-patch+json"
-# argument -> (pattern, what it must be, max length)
-_NAMES: dict[str, tuple[re.Pattern[str], str, int]] = {
-    "namespace": (DNS_LABEL, "an RFC 1123 DNS label", 63),
-    "container": (DNS_LABEL, "an RFC 1123 DNS label", 63),
-    "pod": (DNS_SUBDOMAIN, "an RFC 1123 DNS subdomain", 253),
-    "deployment": (DNS_SUBDOMAIN, "an RFC 1123 DNS subdomain", 253),
-    "node": (DNS_SUBDOMAIN, "an RFC 1123 DNS subdomain", 253),
-    "object_name": (DNS_SUBDOMAIN, "an RFC 1123 DNS subdomain", 253),
-    "label_selector": (SELECTOR, "a label selector (letters, digits and . _ / = ! , ( ) -)", 256),
-}
 _NODE_OPS = {"cordon_node", "uncordon_node"}
 _WRITE_OPS = {"scale_deployment", "rollout_restart", "cordon_node", "uncordon_node", "delete_pod"}
-
-
-class _ApiError(Exception):
-    """A failed Kubernetes request; becomes an error result, not an exception, at the edge."""
-
-    def __init__(
-        self, message: str, status: int | None = None, reason: str = "", *, down: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.message, self.status, self.reason = message, status, reason
-        # the API server is unreachable or failing (not: it refused this request)
-        self.down = down or (status is not None and status >= 500)
-
-    def content(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.message}
-        if self.status is not None:
-            out["status"] = self.status
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-    @classmethod
-    def from_api(cls, exc: ApiException) -> _ApiError:
-        status = int(exc.status) if exc.status else None
-        message, reason = str(exc.reason or "request failed"), ""
-        try:
-            body = orjson.loads(exc.body or b"")
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict):  # a metav1.Status
-            message = str(body.get("message") or message)
-            reason = str(body.get("reason") or "")
-        return cls(f"Kubernetes API: {message[:MAX_MESSAGE]}", status, reason)
-
-
-def _fetch(fn: Callable[..., Any], cap: int, kw: dict[str, Any]) -> tuple[bytes, bool]:
-    resp = fn(_preload_content=False, **kw)
-    try:
-        data: bytes = resp.read(cap + 1)
-        cut = len(data) > cap
-        if cut:
-            resp.close()  # do not read (or reuse) the rest
-        return data[:cap], cut
-    finally:
-        resp.release_conn()
-
-
-@dataclass(frozen=True)
-class _Session:
-    """One scope's client plus, for token scopes, the per-call bearer token."""
-
-    core: k8s.CoreV1Api
-    apps: k8s.AppsV1Api
-    auth: dict[str, str] | None
-    timeout: float
-    host: str
-
-    async def raw(self, fn: Callable[..., Any], cap: int, **kw: Any) -> tuple[bytes, bool]:
-        kw["_request_timeout"] = self.timeout
-        if self.auth is not None:
-            kw["_request_auth"] = self.auth
-        try:
-            return await asyncio.to_thread(_fetch, fn, cap, kw)
-        except ApiException as exc:
-            raise _ApiError.from_api(exc) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _ApiError(
-                f"cannot reach the Kubernetes API server at {self.host} ({type(exc).__name__})",
-                down=True,
-            ) from None
-
-    async def json(self, fn: Callable[..., Any], **kw: Any) -> dict[str, Any]:
-        data, cut = await self.raw(fn, MAX_JSON_BYTES, **kw)
-        if cut:
-            raise _ApiError(f"response larger than {MAX_JSON_BYTES} bytes; narrow the request")
-        obj = orjson.loads(data)
-        if not isinstance(obj, dict):
-            raise _ApiError("Kubernetes API answered with something other than an object")
-        return obj
-
-
-def check_names(args: dict[str, Any]) -> None:
-    """Refuse any name that is not an RFC 1123 label/subdomain (before any request)."""
-    for key, (pattern, what, max_len) in _NAMES.items():
-        if key not in args:
-            continue
-        value = args[key]
-        if not isinstance(value, str) or len(value) > max_len or not pattern.match(value):
-            shown = repr(value)[:80]
-            msg = f"{key} {shown} is not {what} of at most {max_len} characters"
-            raise ValidationFailed(msg, errors=[{"field": key, "message": msg}])
 
 
 class KubernetesConnector:
@@ -197,11 +92,11 @@ class KubernetesConnector:
         op = self._op(tool)
         try:
             session = await self._session(op, args, ctx)
-            handler: Callable[[_Session, dict[str, Any]], Awaitable[ToolResult]] = getattr(
+            handler: Callable[[Session, dict[str, Any]], Awaitable[ToolResult]] = getattr(
                 self, f"_{op}"
             )
             return await handler(session, args)
-        except _ApiError as exc:
+        except ApiError as exc:
             # only an unreachable or failing API server counts against the scope's breaker
             return ToolResult(exc.content(), is_error=True, meta={"target_failed": exc.down})
 
@@ -213,11 +108,11 @@ class KubernetesConnector:
             return None
         try:
             session = await self._session(op, args, ctx)
-            preview: Callable[[_Session, dict[str, Any]], Awaitable[dict[str, Any]]] = getattr(
+            preview: Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]] = getattr(
                 self, f"_preview_{op}"
             )
             return await preview(session, args)
-        except _ApiError as exc:
+        except ApiError as exc:
             return exc.content()
 
     def target(self, tool: str, args: dict[str, Any]) -> str:
@@ -233,9 +128,9 @@ class KubernetesConnector:
             raise ValidationFailed(f"unknown kubernetes tool {tool!r}")
         return tool.split(".", 1)[1]
 
-    async def _session(self, op: str, args: dict[str, Any], ctx: CallContext) -> _Session:
+    async def _session(self, op: str, args: dict[str, Any], ctx: CallContext) -> Session:
         if not self.settings.enabled:
-            raise _ApiError("the kubernetes connector is disabled (tools.kubernetes.enabled)")
+            raise ApiError("the kubernetes connector is disabled (tools.kubernetes.enabled)")
         check_names(args)
         cred: KubernetesCredential
         if op in _NODE_OPS:
@@ -264,7 +159,7 @@ class KubernetesConnector:
                 "key": "authorization",
                 "value": f"Bearer {token}",
             }
-        return _Session(k8s.CoreV1Api(api), k8s.AppsV1Api(api), auth, ctx.timeout, host)
+        return Session(k8s.CoreV1Api(api), k8s.AppsV1Api(api), auth, ctx.timeout, host)
 
     async def _client(self, key: str, cred: KubernetesCredential) -> tuple[k8s.ApiClient, str]:
         async with self._lock:
@@ -273,7 +168,7 @@ class KubernetesConnector:
                 try:
                     cfg = await asyncio.to_thread(self._configuration, cred)
                 except Exception as exc:  # config problems become a precise error result
-                    raise _ApiError(f"{key}: invalid configuration: {_describe(exc)}") from None
+                    raise ApiError(f"{key}: invalid configuration: {_describe(exc)}") from None
                 entry = self._clients[key] = (k8s.ApiClient(cfg), str(cfg.host))
             return entry
 
@@ -310,27 +205,27 @@ class KubernetesConnector:
 
     # --- reads --------------------------------------------------------------------------
 
-    async def _list_pods(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _list_pods(self, s: Session, a: dict[str, Any]) -> ToolResult:
         return await _listing(s, s.core.list_namespaced_pod, a, pod_row, "pods")
 
-    async def _describe_pod(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _describe_pod(self, s: Session, a: dict[str, Any]) -> ToolResult:
         ns, name = a["namespace"], a["pod"]
         p = await s.json(s.core.read_namespaced_pod, name=name, namespace=ns)
         events = await self._events(s, ns, f"involvedObject.name={name}", 10)
         return ToolResult({**pod_detail(p, datetime.now(UTC)), "events": events})
 
-    async def _list_deployments(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _list_deployments(self, s: Session, a: dict[str, Any]) -> ToolResult:
         return await _listing(
             s, s.apps.list_namespaced_deployment, a, deployment_row, "deployments"
         )
 
-    async def _describe_deployment(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _describe_deployment(self, s: Session, a: dict[str, Any]) -> ToolResult:
         d = await s.json(
             s.apps.read_namespaced_deployment, name=a["deployment"], namespace=a["namespace"]
         )
         return ToolResult(deployment_detail(d, datetime.now(UTC)))
 
-    async def _list_events(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _list_events(self, s: Session, a: dict[str, Any]) -> ToolResult:
         ns = a["namespace"]
         selector = ",".join(
             f"{field}={a[arg]}"
@@ -344,7 +239,7 @@ class KubernetesConnector:
         return ToolResult({"namespace": ns, "count": len(events), "events": events})
 
     async def _events(
-        self, s: _Session, ns: str, selector: str | None, limit: int
+        self, s: Session, ns: str, selector: str | None, limit: int
     ) -> list[dict[str, Any]]:
         # The API returns events in storage order; fetch a page and keep the newest.
         body = await s.json(
@@ -354,7 +249,7 @@ class KubernetesConnector:
         now = datetime.now(UTC)
         return [event_row(e, now) for e in items]
 
-    async def _pod_logs(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _pod_logs(self, s: Session, a: dict[str, Any]) -> ToolResult:
         ns, name = a["namespace"], a["pod"]
         tail = max(1, min(int(a.get("tail_lines", 200)), MAX_LOG_LINES))
         kw: dict[str, Any] = {"tail_lines": tail, "limit_bytes": MAX_LOG_BYTES}
@@ -389,12 +284,12 @@ class KubernetesConnector:
 
     # --- writes (each records the prior state in meta["prior"]) -----------------------------
 
-    async def _preview_scale_deployment(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _preview_scale_deployment(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         scale = await self._scale(s, a)
         current = (scale.get("spec") or {}).get("replicas", 0)
         return {"current_replicas": current, "desired_replicas": int(a["replicas"])}
 
-    async def _scale_deployment(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _scale_deployment(self, s: Session, a: dict[str, Any]) -> ToolResult:
         ns, name, want = a["namespace"], a["deployment"], int(a["replicas"])
         scale = await self._scale(s, a)
         prior = int((scale.get("spec") or {}).get("replicas", 0))
@@ -416,14 +311,14 @@ class KubernetesConnector:
         }
         return ToolResult(content, meta={"prior": {"replicas": prior}})
 
-    async def _scale(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _scale(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         return await s.json(
             s.apps.read_namespaced_deployment_scale,
             name=a["deployment"],
             namespace=a["namespace"],
         )
 
-    async def _preview_rollout_restart(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _preview_rollout_restart(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         d = await self._deployment(s, a)
         return {
             "deployment": a["deployment"],
@@ -432,11 +327,11 @@ class KubernetesConnector:
             "paused": bool((d.get("spec") or {}).get("paused")),
         }
 
-    async def _rollout_restart(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _rollout_restart(self, s: Session, a: dict[str, Any]) -> ToolResult:
         ns, name = a["namespace"], a["deployment"]
         d = await self._deployment(s, a)
         if (d.get("spec") or {}).get("paused"):
-            raise _ApiError(f"deployment {name} is paused; resume its rollout first")
+            raise ApiError(f"deployment {name} is paused; resume its rollout first")
         prior = {
             "restartedAt": restarted_at(d),
             "generation": (d.get("metadata") or {}).get("generation"),
@@ -459,18 +354,18 @@ class KubernetesConnector:
         }
         return ToolResult(content, meta={"prior": prior})
 
-    async def _deployment(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _deployment(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         return await s.json(
             s.apps.read_namespaced_deployment, name=a["deployment"], namespace=a["namespace"]
         )
 
-    async def _preview_cordon_node(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _preview_cordon_node(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         return await self._node_preview(s, a, True)
 
-    async def _preview_uncordon_node(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _preview_uncordon_node(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         return await self._node_preview(s, a, False)
 
-    async def _node_preview(self, s: _Session, a: dict[str, Any], want: bool) -> dict[str, Any]:
+    async def _node_preview(self, s: Session, a: dict[str, Any], want: bool) -> dict[str, Any]:
         node = await s.json(s.core.read_node, name=a["node"])
         current = bool((node.get("spec") or {}).get("unschedulable"))
         return {
@@ -479,13 +374,13 @@ class KubernetesConnector:
             "desired_unschedulable": want,
         }
 
-    async def _cordon_node(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _cordon_node(self, s: Session, a: dict[str, Any]) -> ToolResult:
         return await self._set_unschedulable(s, a["node"], True)
 
-    async def _uncordon_node(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _uncordon_node(self, s: Session, a: dict[str, Any]) -> ToolResult:
         return await self._set_unschedulable(s, a["node"], False)
 
-    async def _set_unschedulable(self, s: _Session, name: str, want: bool) -> ToolResult:
+    async def _set_unschedulable(self, s: Session, name: str, want: bool) -> ToolResult:
         node = await s.json(s.core.read_node, name=name)
         prior = bool((node.get("spec") or {}).get("unschedulable"))
         changed = prior != want
@@ -501,7 +396,7 @@ class KubernetesConnector:
         }
         return ToolResult(content, meta={"prior": {"unschedulable": prior}})
 
-    async def _preview_delete_pod(self, s: _Session, a: dict[str, Any]) -> dict[str, Any]:
+    async def _preview_delete_pod(self, s: Session, a: dict[str, Any]) -> dict[str, Any]:
         p = await s.json(s.core.read_namespaced_pod, name=a["pod"], namespace=a["namespace"])
         owner = owner_of(p)
         return {
@@ -510,7 +405,7 @@ class KubernetesConnector:
             "replaced_by_controller": owner is not None,
         }
 
-    async def _delete_pod(self, s: _Session, a: dict[str, Any]) -> ToolResult:
+    async def _delete_pod(self, s: Session, a: dict[str, Any]) -> ToolResult:
         ns, name = a["namespace"], a["pod"]
         p = await s.json(s.core.read_namespaced_pod, name=name, namespace=ns)
         prior = {**pod_row(p, datetime.now(UTC)), "owner": owner_of(p)}
@@ -534,7 +429,7 @@ class KubernetesConnector:
 
 
 async def _listing(
-    s: _Session,
+    s: Session,
     fn: Callable[..., Any],
     a: dict[str, Any],
     row: Callable[[dict[str, Any], datetime], dict[str, Any]],
