@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx2
 import pytest
@@ -238,6 +239,25 @@ async def test_http_bearer_is_the_configured_credential(
     finally:
         await fed.aclose()
     assert state.authorization and set(state.authorization) == {f"Bearer {SECRET}"}
+
+
+async def test_http_sse_answers(db: Database) -> None:
+    """An upstream that answers every call as an SSE stream, with a log notification and a
+    ping request before the result on the call's stream."""
+    state = UpstreamState()
+    async with serve_http(state, json_response=False) as url:
+        fed = _service(db, MemoryAuditor(), _http(url, trust_on_first_use=True))
+        await fed.start()
+        c = fed.get("fake")
+        try:
+            chatty = await c.call("fake.chatty", {}, _ctx())
+            assert chatty.content == {"text": "pinged"} and not chatty.is_error
+            assert (await c.call("fake.add", {"a": 1, "b": 2}, _ctx())).content == {"sum": 3}
+            fail = await c.call("fake.fail", {}, _ctx())
+            assert fail.is_error and fail.meta["target_failed"] is False
+        finally:
+            await fed.aclose()
+    assert ("DELETE", {"mcp-session-id": ANY, "mcp-protocol-version": "2025-11-25"}) in state.http
 
 
 async def test_poisoned_descriptions_are_flagged_even_under_tofu(

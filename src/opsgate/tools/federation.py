@@ -1,7 +1,8 @@
 """Federation: upstream MCP servers as connectors in OpsGate's tool catalog.
 
-Each configured upstream becomes one `FederatedConnector`. It connects with the official MCP
-client (stdio or streamable HTTP), lists the upstream's tools and offers each as
+Each configured upstream becomes one `FederatedConnector`. It keeps one session with the
+upstream (opsgate.tools.upstream_client: streamable HTTP, or stdio through the official MCP
+client), lists the upstream's tools and offers each as
 `<upstream>.<tool>`, with the zone, process area, risk and gate the admin assigned: upstream
 annotations are untrusted and never used. Which listed tools are enabled is decided by a
 verifier (opsgate.tools.federation_service): approved fingerprints, tool-poisoning checks.
@@ -11,19 +12,16 @@ Only configuration files define upstreams; stdio commands can never come from th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx2
+import aiohttp
 import mcp.types as t
-from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -32,13 +30,13 @@ from opsgate.errors import ConfigError, Unavailable
 from opsgate.telemetry.logging import get_logger
 from opsgate.tools.catalog import Gate, Risk, ToolSpec, ZoneSpec
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
+from opsgate.tools.upstream_client import HttpLink, LinkError, SdkLink, UpstreamLink, list_all
 
 log = get_logger("opsgate.tools.federation")
 
 ToolState = Literal["enabled", "pending", "changed", "flagged", "rejected"]
 _SECRET_REF = r"^secret://[a-z0-9][a-z0-9._-]{0,63}$"  # noqa: S105 - a pattern
 _LOCAL = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_LINK_ERRORS = {t.CONNECTION_CLOSED, t.REQUEST_TIMEOUT}
 
 
 class ToolOverride(BaseModel):
@@ -218,15 +216,15 @@ def describe_failure(exc: BaseException, spec: UpstreamSpec) -> str:
         return f"command not found: {spec.command}"
     if isinstance(exc, PermissionError):
         return f"command not executable: {spec.command}"
-    if isinstance(exc, httpx2.ConnectError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return f"connection refused or unreachable: {spec.url}"
-    if isinstance(exc, httpx2.HTTPStatusError):
-        return f"upstream answered HTTP {exc.response.status_code}"
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, LinkError):
+        return str(exc)[:300]
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "connection to the upstream closed (server went away)"
     if isinstance(exc, MCPError):
-        if exc.code == t.CONNECTION_CLOSED:
-            return "connection to the upstream closed (process exited or server went away)"
         return f"upstream error {exc.code}: {exc.message[:200]}"
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
@@ -248,72 +246,6 @@ def to_result(spec: UpstreamSpec, upstream_tool: str, r: t.CallToolResult) -> To
     return ToolResult(content, is_error=bool(r.is_error), meta=meta)
 
 
-@contextlib.asynccontextmanager
-async def _http_streams(spec: UpstreamSpec, token: str | None) -> AsyncIterator[Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    timeout = httpx2.Timeout(spec.connect_timeout_seconds, read=spec.timeout_seconds + 5)
-    assert spec.url is not None  # checked by UpstreamSpec
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False) as client,
-        streamable_http_client(spec.url, http_client=client) as streams,
-    ):
-        yield streams
-
-
-class _Link:
-    """One live MCP session, owned by a background task: the SDK's transports are anyio
-    context managers that must be left by the task that entered them."""
-
-    def __init__(self) -> None:
-        self.session: ClientSession | None = None
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def open(
-        self, streams: AbstractAsyncContextManager[Any], limit_s: float
-    ) -> ClientSession:
-        ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._run(streams, ready))
-        try:
-            async with asyncio.timeout(limit_s):
-                self.session = await ready
-        except BaseException:
-            await self.close()
-            raise
-        return self.session
-
-    async def _run(
-        self, streams: AbstractAsyncContextManager[Any], ready: asyncio.Future[ClientSession]
-    ) -> None:
-        try:
-            async with streams as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                if not ready.done():
-                    ready.set_result(session)
-                await self._stop.wait()
-        except Exception as exc:  # the edge of a background task: hand over, or log
-            if not ready.done():
-                ready.set_exception(exc)
-            else:
-                log.info("upstream link closed with an error", error=type(exc).__name__)
-        finally:
-            if not ready.done():
-                ready.set_exception(ConnectionError("connection closed before it was ready"))
-
-    @property
-    def alive(self) -> bool:
-        return self.session is not None and self._task is not None and not self._task.done()
-
-    async def close(self) -> None:
-        self._stop.set()
-        self.session = None
-        if self._task is not None:
-            done, _ = await asyncio.wait({self._task}, timeout=5)
-            if not done:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-
 Verifier = Callable[["FederatedConnector", list[Discovered]], Awaitable[list[UpstreamTool]]]
 
 
@@ -332,7 +264,7 @@ class FederatedConnector:
     name: str = field(init=False)
     last_failure: str | None = field(default=None, init=False)
     _entries: dict[str, UpstreamTool] = field(default_factory=dict, init=False)
-    _link: _Link | None = field(default=None, init=False)
+    _link: UpstreamLink | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _refreshed: bool = field(default=False, init=False)
 
@@ -389,15 +321,13 @@ class FederatedConnector:
             return ToolResult({"error": f"{tool} is disabled: {why}"}, True, meta=meta)
         link = self._link
         try:
-            assert link is not None and link.session is not None
+            assert link is not None
             async with asyncio.timeout(self.spec.timeout_seconds):
-                result = await link.session.call_tool(entry.found.upstream_name, args)
-        except MCPError as exc:
-            if exc.code not in _LINK_ERRORS:  # the upstream answered: a tool-level error
-                return ToolResult({"error": describe_failure(exc, self.spec)}, True, meta=meta)
-            return await self._broken(exc, meta)
-        except Exception as exc:
-            return await self._broken(exc, meta)
+                result = await link.call_tool(entry.found.upstream_name, args)
+        except MCPError as exc:  # the upstream answered: a tool-level error
+            return ToolResult({"error": describe_failure(exc, self.spec)}, True, meta=meta)
+        except Exception as exc:  # the link failed (upstream_client's contract)
+            return await self._broken(exc, meta, link)
         return to_result(self.spec, entry.found.upstream_name, result)
 
     async def aclose(self) -> None:
@@ -413,9 +343,9 @@ class FederatedConnector:
             raise Unavailable(f"upstream {self.name!r} is disabled in configuration")
         async with self._lock:
             try:
-                session = await self._session()
+                link = await self._connected()
                 async with asyncio.timeout(self.spec.timeout_seconds):
-                    listed = await _list_all(session)
+                    listed = await list_all(link)
             except Exception as exc:
                 reason = describe_failure(exc, self.spec)
                 await self._drop(reason)
@@ -442,19 +372,25 @@ class FederatedConnector:
         if self.on_change is not None:
             self.on_change()
 
-    async def _session(self) -> ClientSession:
-        if self._link is not None and self._link.alive and self._link.session is not None:
-            return self._link.session
+    async def _connected(self) -> UpstreamLink:
+        if self._link is not None and self._link.alive:
+            return self._link
         await self._drop()
-        token = await self.resolve_secret(self.spec.credential) if self.spec.credential else None
-        link = _Link()
-        session = await link.open(self._streams(token), self.spec.connect_timeout_seconds)
+        spec = self.spec
+        token = await self.resolve_secret(spec.credential) if spec.credential else None
+        async with asyncio.timeout(spec.connect_timeout_seconds):
+            if spec.transport == "http":
+                assert spec.url is not None  # checked by UpstreamSpec
+                read_s = spec.timeout_seconds + 5  # a backstop; calls have their own timeout
+                link: UpstreamLink = await HttpLink.connect(
+                    spec.url, token, connect_s=spec.connect_timeout_seconds, read_s=read_s
+                )
+            else:
+                link = await SdkLink().open(self._stdio(token))
         self._link = link
-        return session
+        return link
 
-    def _streams(self, token: str | None) -> AbstractAsyncContextManager[Any]:
-        if self.spec.transport == "http":
-            return _http_streams(self.spec, token)
+    def _stdio(self, token: str | None) -> AbstractAsyncContextManager[Any]:
         env = dict(self.spec.env)
         if token and self.spec.credential_env:
             env[self.spec.credential_env] = token
@@ -470,25 +406,14 @@ class FederatedConnector:
             log.warning("upstream MCP server failed", upstream=self.name, reason=failure)
         if self._link is not None:
             link, self._link = self._link, None
-            await link.close()
+            await link.aclose()
 
-    async def _broken(self, exc: BaseException, meta: dict[str, Any]) -> ToolResult:
+    async def _broken(
+        self, exc: BaseException, meta: dict[str, Any], link: UpstreamLink | None
+    ) -> ToolResult:
         reason = describe_failure(exc, self.spec)
         async with self._lock:
-            await self._drop(reason)
+            if self._link is link:  # not a newer link that a concurrent call opened
+                await self._drop(reason)
         msg = f"upstream {self.name!r} failed during the call: {reason}"
         return ToolResult({"error": msg}, True, meta={**meta, "target_failed": True})
-
-
-async def _list_all(session: ClientSession) -> list[t.Tool]:
-    tools: list[t.Tool] = []
-    cursor: str | None = None
-    for _ in range(100):  # an upstream paginating forever is cut off
-        page = await session.list_tools(
-            params=t.PaginatedRequestParams(cursor=cursor) if cursor else None
-        )
-        tools += page.tools
-        cursor = page.next_cursor
-        if not cursor:
-            break
-    return tools
