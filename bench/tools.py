@@ -1,6 +1,6 @@
 """Tool control plane bench: OpsGate's `/mcp` versus calling the upstream MCP server directly.
 
-    uv run python -m bench tools [--smoke] [--calls N] [--held N]
+    uv run python -m bench tools [--smoke] [--calls N] [--held N] [--latency-only]
 
 One run starts an upstream MCP server (bench/tools_upstream.py: official SDK, streamable HTTP,
 stateless, core 0) and OpsGate (`opsgate serve`, its own process on core 1, SQLite in a temp
@@ -444,6 +444,10 @@ def report_lines(c: Counts, rep: Report, seconds: float) -> list[str]:
         f"`/mcp`) {ms(pct(f, 50) - pct(loc, 50))} ms; the MCP server layer (local over `/mcp` "
         f"minus local over REST) {ms(pct(loc, 50) - pct(rl, 50))} ms; the direct call to the "
         f"upstream, for comparison, {ms(pct(d, 50))} ms.",
+    ]
+    if not rep.rss:  # --latency-only
+        return out
+    out += [
         "",
         "| OpsGate RSS MB | " + " | ".join(label for label, _ in rep.rss[0]) + " |",
         "|---|" + "---|" * len(rep.rss[0]),
@@ -490,7 +494,7 @@ def report_lines(c: Counts, rep: Report, seconds: float) -> list[str]:
 # --- main ----------------------------------------------------------------------------------
 
 
-def run(c: Counts) -> tuple[Report, float]:
+def run(c: Counts, approvals_too: bool = True) -> tuple[Report, float]:
     WORK.mkdir(parents=True, exist_ok=True)
     logs = WORK / "logs"
     started = time.monotonic()
@@ -512,6 +516,8 @@ def run(c: Counts) -> tuple[Report, float]:
                 admin = admin_key(logs / "opsgate.log")
                 key = asyncio.run(agent_key(og.removesuffix("/mcp"), admin))
                 asyncio.run(latency(c, direct, og, key, rep))
+                if not approvals_too:
+                    return rep, time.monotonic() - started
                 token = idp.token("bench-approver", ["sg-change-approvers"])
                 asyncio.run(approvals(c, og, key, token, og_proc.pid, starts, rep))
     return rep, time.monotonic() - started
@@ -522,13 +528,14 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny counts; targets not asserted")
     ap.add_argument("--calls", type=int, help="sequential calls per latency path")
     ap.add_argument("--held", type=int, help="concurrent held approvals (at most 500)")
+    ap.add_argument("--latency-only", action="store_true", help="skip the held approvals")
     args = ap.parse_args()
     c = SMOKE if args.smoke else FULL
     if args.calls or args.held:
         c = Counts(**{**asdict(c), "calls": args.calls or c.calls, "held": args.held or c.held})
     if c.held > 500:
         raise SystemExit("--held: at most 500 (the approvals list returns 500 at most)")
-    rep, seconds = run(c)
+    rep, seconds = run(c, approvals_too=not args.latency_only)
     lines = report_lines(c, rep, seconds)
     print("\n".join(lines))
     for tool, text in FIRST_ERRORS.items():

@@ -1,11 +1,12 @@
 """The upstream MCP server of the tools bench, in its own process.
 
-Official SDK, low-level `Server`, streamable HTTP in stateless mode with JSON responses.
+Official SDK, low-level `Server`, streamable HTTP in stateless mode with JSON responses (SSE
+streams with --sse).
 Two tools: `echo` (a trivial read) and `act` (the action held for approval; it appends
 `{"n": ..., "t": time.time()}` to the starts file the moment it begins, so the bench can
 measure approval decision -> execution start across processes).
 
-    python -m bench.tools_upstream --port P --starts FILE
+    python -m bench.tools_upstream --port P --starts FILE [--sse]
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--starts", type=Path, required=True)
+    ap.add_argument("--sse", action="store_true", help="answer as SSE streams, not JSON")
     args = ap.parse_args()
-    app = build_server(args.starts).streamable_http_app(stateless_http=True, json_response=True)
+    server = build_server(args.starts)
+    app = server.streamable_http_app(stateless_http=True, json_response=not args.sse)
     uvicorn.run(
         app,
         host="127.0.0.1",
