@@ -36,7 +36,8 @@ from bench.tools import pct
 from opsgate.identity.principal import Principal
 from opsgate.tools.catalog import ZONES_FILE, load_zones
 from opsgate.tools.connectors.base import CallContext
-from opsgate.tools.federation import Discovered, FederatedConnector, UpstreamSpec, UpstreamTool
+from opsgate.tools.federation import Discovered, FederatedConnector, UpstreamTool
+from opsgate.tools.federation_settings import UpstreamSpec
 
 Call = Callable[[int], Awaitable[None]]
 

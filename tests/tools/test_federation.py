@@ -28,10 +28,11 @@ from opsgate.identity.principal import Principal
 from opsgate.settings import Settings
 from opsgate.tools.catalog import ZONES_FILE, load_zones
 from opsgate.tools.connectors.base import CallContext
-from opsgate.tools.federation import FederatedConnector, UpstreamSettings, UpstreamSpec
+from opsgate.tools.federation import FederatedConnector
 from opsgate.tools.federation_api import router as federation_router
 from opsgate.tools.federation_scan import explicit_findings
 from opsgate.tools.federation_service import FederationService
+from opsgate.tools.federation_settings import UpstreamSettings, UpstreamSpec
 from tests.conftest import AppHarness, migrated
 from tests.fakes.mcp_upstream import UpstreamState, default_tools, free_port, serve_http
 from tests.tools.serving import agent_key, serve

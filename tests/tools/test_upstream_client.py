@@ -20,7 +20,8 @@ from starlette.routing import Route
 from opsgate.identity.principal import Principal
 from opsgate.tools.catalog import ZONES_FILE, load_zones
 from opsgate.tools.connectors.base import CallContext
-from opsgate.tools.federation import Discovered, FederatedConnector, UpstreamSpec, UpstreamTool
+from opsgate.tools.federation import Discovered, FederatedConnector, UpstreamTool
+from opsgate.tools.federation_settings import UpstreamSpec
 from opsgate.tools.upstream_client import HttpLink, LinkError, UpstreamHTTPError, list_all
 from tests.fakes.mcp_upstream import UpstreamState, serve_asgi, serve_http
 

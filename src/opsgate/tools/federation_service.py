@@ -22,14 +22,10 @@ from opsgate.db.engine import Database
 from opsgate.errors import ConfigError, Conflict, NotFound, Unavailable
 from opsgate.guard.service import GuardService
 from opsgate.tools.catalog import ZoneSpec
-from opsgate.tools.federation import (
-    Discovered,
-    FederatedConnector,
-    UpstreamSettings,
-    UpstreamTool,
-)
+from opsgate.tools.federation import Discovered, FederatedConnector, UpstreamTool
 from opsgate.tools.federation_models import UpstreamToolApproval
 from opsgate.tools.federation_scan import poisoning_findings
+from opsgate.tools.federation_settings import UpstreamSettings
 
 TOFU = "trust_on_first_use"
 _OUTCOME: dict[str, Outcome] = {

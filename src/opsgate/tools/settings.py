@@ -4,7 +4,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsgate.tools.connectors.aws_settings import AwsSettings
 from opsgate.tools.connectors.kubernetes_settings import KubernetesSettings
-from opsgate.tools.federation import UpstreamSettings
+from opsgate.tools.federation_settings import UpstreamSettings
 
 
 class ToolsSettings(BaseModel):

@@ -11,7 +11,8 @@ interface (`UpstreamLink`), so the federated connector does not care about the t
   a client: the initialize handshake with version negotiation, the session id, the protocol
   version header, JSON and SSE answers (including server requests and resumption on the
   stream), JSON-RPC errors, cancellation of abandoned calls, DELETE on close.
-- stdio upstreams: `SdkLink`, the official SDK client over a subprocess (not a hot path).
+- stdio upstreams: `SdkLink` (opsgate.tools.upstream_stdio), the official SDK client over a
+  subprocess (not a hot path).
 
 A JSON-RPC error the upstream answered is raised as `MCPError` (the tool failed, the link is
 fine); every other exception means the link failed: the caller drops it (the next call
@@ -22,8 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Coroutine
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -32,7 +32,6 @@ import pydantic_core
 from jsonschema import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
-from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import MCP_NAME_HEADER, MCP_PROTOCOL_VERSION_HEADER, encode_header_value
 from mcp_types import methods
@@ -454,79 +453,3 @@ def _answer(message: Any, rid: int) -> dict[str, Any]:
     if message.get("id") != rid or not isinstance(result := message.get("result"), dict):
         raise LinkError("the upstream's answer does not match the request")
     return result
-
-
-# --- stdio (the SDK client) --------------------------------------------------------------
-
-
-class SdkLink:
-    """One SDK `ClientSession`, owned by a background task: the SDK's transports are anyio
-    context managers that must be left by the task that entered them."""
-
-    def __init__(self) -> None:
-        self.session: ClientSession | None = None
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def open(self, streams: AbstractAsyncContextManager[Any]) -> SdkLink:
-        """Start the session (bounded by the caller's timeout)."""
-        ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._run(streams, ready))
-        try:
-            self.session = await ready
-        except BaseException:
-            await self.aclose()
-            raise
-        return self
-
-    async def _run(
-        self, streams: AbstractAsyncContextManager[Any], ready: asyncio.Future[ClientSession]
-    ) -> None:
-        try:
-            async with streams as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                if not ready.done():
-                    ready.set_result(session)
-                await self._stop.wait()
-        except Exception as exc:  # the edge of a background task: hand over, or log
-            if not ready.done():
-                ready.set_exception(exc)
-            else:
-                log.info("upstream link closed with an error", error=type(exc).__name__)
-        finally:
-            if not ready.done():
-                ready.set_exception(ConnectionError("connection closed before it was ready"))
-
-    @property
-    def alive(self) -> bool:
-        return self.session is not None and self._task is not None and not self._task.done()
-
-    async def list_tools(self, cursor: str | None) -> t.ListToolsResult:
-        assert self.session is not None
-        params = t.PaginatedRequestParams(cursor=cursor) if cursor else None
-        return await self._link_errors(self.session.list_tools(params=params))
-
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> t.CallToolResult:
-        assert self.session is not None
-        return await self._link_errors(self.session.call_tool(name, arguments))
-
-    @staticmethod
-    async def _link_errors(call: Awaitable[R]) -> R:
-        try:
-            return await call
-        except MCPError as exc:  # the SDK's own stand-ins for a broken link
-            if exc.code == t.CONNECTION_CLOSED:
-                raise LinkError("connection to the upstream closed "
-                                "(process exited or server went away)") from exc  # fmt: skip
-            if exc.code == t.REQUEST_TIMEOUT:
-                raise TimeoutError from exc
-            raise
-
-    async def aclose(self) -> None:
-        self._stop.set()
-        self.session = None
-        if self._task is not None:
-            done, _ = await asyncio.wait({self._task}, timeout=5)
-            if not done:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
