@@ -211,7 +211,8 @@ class HttpLink:
             if self.session_id:  # the spec's explicit end of a session; 405: not offered
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     headers = self._session_headers()
-                    async with asyncio.timeout(2), self._http.delete(self.url, headers=headers):
+                    delete = self._http.delete(self.url, headers=headers, allow_redirects=False)
+                    async with asyncio.timeout(2), delete:
                         pass
         finally:
             for task in self._tasks:
