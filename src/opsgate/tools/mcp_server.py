@@ -89,7 +89,7 @@ STATUS_TOOL = t.Tool(
     title="Approval status",
     description=(
         "Status of one of your own approval requests (pending, approved, denied, expired, "
-        "executing, executed, failed) and, once executed, its result."
+        "cancelled, executing, executed, failed) and, once executed, its result."
     ),
     input_schema={
         "type": "object",
