@@ -30,7 +30,7 @@ from opsgate.db.base import Tenant
 from opsgate.errors import Conflict, NotFound, OpsGateError
 from opsgate.identity.principal import Principal
 from opsgate.telemetry.logging import get_logger
-from opsgate.tools.service import CallOutcome, ToolService
+from opsgate.tools.service import CallOutcome, ToolService, not_executed
 
 log = get_logger("opsgate.tools.held")
 
@@ -206,14 +206,7 @@ class ApprovalRunner:
             tick_every=tick_every,
         )
         if req.status in ("denied", "expired", "cancelled"):
-            return CallOutcome(
-                "failed",
-                pending.tool,
-                pending.gate,
-                [*pending.reasons, f"approval {req.status}: nothing was executed"],
-                {"error": f"approval {req.status}", "approval_id": req.id},
-                approval_id=req.id,
-            )
+            return not_executed(req, pending.gate, pending.reasons)
         if req.status in ("executed", "failed"):
             # Run once by the runner: the retry path returns the stored result.
             return await self.tools.call(principal, pending.tool, args, approval_id=req.id)

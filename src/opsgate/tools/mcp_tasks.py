@@ -39,7 +39,7 @@ from opsgate.approvals.models import ApprovalRequest
 from opsgate.errors import NotFound
 from opsgate.identity.principal import Principal
 from opsgate.tools.catalog import Gate
-from opsgate.tools.service import CallOutcome, ToolService
+from opsgate.tools.service import CallOutcome, ToolService, not_executed, stored_outcome
 
 EXTENSION = "io.modelcontextprotocol/tasks"
 REVISION = "2026-07-28"
@@ -68,17 +68,18 @@ def declared(ctx: ServerRequestContext[Any, Any]) -> bool:
     return isinstance(extensions, dict) and EXTENSION in extensions
 
 
-def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _utc(ts: datetime) -> datetime:
+    # SQLite hands timestamps back naive (they are stored in UTC).
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _iso(ts: datetime) -> str:
+    return _utc(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def task_fields(req: ApprovalRequest, poll_seconds: float) -> dict[str, Any]:
     """The `Task` members every shape carries (status filled in by the caller)."""
-    times = [ts for ts in (req.created_at, req.decided_at, req.executed_at) if ts is not None]
-    last = max(times, key=lambda ts: ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts)
+    last = max(_utc(ts) for ts in (req.created_at, req.decided_at, req.executed_at) if ts)
     return {
         "taskId": req.id,
         "createdAt": _iso(req.created_at),
@@ -161,28 +162,11 @@ class TaskViews:
         gate: Gate = req.gate  # type: ignore[assignment]
         reasons = list(req.policy_reasons)
         if req.status in ("denied", "expired"):
-            return CallOutcome(
-                "failed",
-                req.tool,
-                gate,
-                [*reasons, f"approval {req.status}: nothing was executed"],
-                {"error": f"approval {req.status}", "approval_id": req.id},
-                approval_id=req.id,
-            )
-        stored = req.result or {}
-        content = stored.get("content")
-        if content is None and req.status == "failed":
-            content = {"error": req.outcome or "failed", "approval_id": req.id}
-        return CallOutcome(
-            "executed" if req.status == "executed" else "failed",
-            req.tool,
-            gate,
-            reasons,
-            content,
-            bool(stored.get("truncated")),
-            req.id,
-            execution_id=stored.get("execution_id"),  # type: ignore[arg-type]
-        )
+            return not_executed(req, gate, reasons)
+        outcome = stored_outcome(req, gate, reasons)
+        if outcome.result is None and req.status == "failed":  # never ran (re-authorisation)
+            outcome.result = {"error": req.outcome or "failed", "approval_id": req.id}
+        return outcome
 
     async def _own(
         self, ctx: ServerRequestContext[Any, Any], params: TaskParams

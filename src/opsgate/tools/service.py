@@ -56,6 +56,36 @@ class CallOutcome:
     execution_id: str | None = None
 
 
+def stored_outcome(
+    req: ApprovalRequest, gate: Gate, reasons: list[str], findings: list[str] | None = None
+) -> CallOutcome:
+    """The one execution of an executed or failed approval request, as stored on it."""
+    stored = req.result or {}
+    return CallOutcome(
+        "executed" if req.status == "executed" else "failed",
+        req.tool,
+        gate,
+        reasons,
+        stored.get("content"),
+        bool(stored.get("truncated")),
+        req.id,
+        findings or [],
+        stored.get("execution_id"),  # type: ignore[arg-type]
+    )
+
+
+def not_executed(req: ApprovalRequest, gate: Gate, reasons: list[str]) -> CallOutcome:
+    """A request that ended without running (denied, expired, withdrawn)."""
+    return CallOutcome(
+        "failed",
+        req.tool,
+        gate,
+        [*reasons, f"approval {req.status}: nothing was executed"],
+        {"error": f"approval {req.status}", "approval_id": req.id},
+        approval_id=req.id,
+    )
+
+
 def _safe(exc: Exception) -> str:
     """A short error text; the result guard redacts anything secret-shaped in it."""
     return str(exc)[:300]
@@ -289,18 +319,7 @@ class ToolService:
                 "pending_approval", req.tool, gate, reasons, approval_id=req.id, findings=findings
             )
         if req.status in ("executed", "failed"):
-            stored = req.result or {}
-            return CallOutcome(
-                "executed" if req.status == "executed" else "failed",
-                req.tool,
-                gate,
-                reasons,
-                stored.get("content"),
-                bool(stored.get("truncated")),
-                req.id,
-                findings,
-                stored.get("execution_id"),  # type: ignore[arg-type]
-            )
+            return stored_outcome(req, gate, reasons, findings)
         raise Conflict(f"approval request is {req.status}", code=f"not_approved_{req.status}")
 
     def _ctx(self, principal: Principal, spec: ToolSpec) -> CallContext:
