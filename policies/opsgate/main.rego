@@ -13,11 +13,11 @@ decision := {
 	"allow": allowed,
 	"reasons": reasons,
 	"obligations": {
-		"gate": sprintf("L%d", [gate]),
+		"gate": gate_names[gate],
 		"redact": redact,
 		"in_tenant_only": in_tenant_only,
 		"max_tokens": max_tokens,
-		"approver_groups": sort([g | some g in approver_groups]),
+		"approver_groups": approver_groups,
 		"alert": alert,
 	},
 }
@@ -29,14 +29,16 @@ allowed if {
 	count(grants) > 0
 }
 
-reasons := sort([r | some r in deny]) if count(deny) > 0
+# Sets, not sorted arrays: a set is already ordered and leaves the engine as a JSON array, and
+# building the arrays cost ~5% of an evaluation.
+reasons := deny if count(deny) > 0
 
-reasons := sort([r | some r in grants]) if {
+reasons := grants if {
 	count(deny) == 0
 	count(grants) > 0
 }
 
-reasons := [sprintf("no rule grants %s on %s %s", [input.action, input.resource.kind, input.resource.name])] if {
+reasons := {sprintf("no rule grants %s on %s %s", [input.action, input.resource.kind, input.resource.name])} if {
 	count(deny) == 0
 	count(grants) == 0
 }
@@ -64,3 +66,7 @@ groups := {g | some g in input.principal.groups}
 gate_numbers := {"L0": 0, "L1": 1, "L2": 2, "L3": 3}
 
 gate_number(level) := gate_numbers[level]
+
+# The decision's gate level by number (a floor above 3 leaves the decision undefined, which
+# OpsGate treats as an evaluation failure: fail closed).
+gate_names := ["L0", "L1", "L2", "L3"]

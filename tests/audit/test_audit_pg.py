@@ -81,3 +81,28 @@ async def test_superuser_tampering_detected(pg_settings: Settings) -> None:
     finally:
         await admin.dispose()
         await db.dispose()
+
+
+async def test_constraint_errors_from_the_driver_are_retried_not_stuck(
+    pg_settings: Settings,
+) -> None:
+    """The inserts run on the raw asyncpg connection: its constraint errors (a tenant that does
+    not exist, a lost race for a seq) must take the re-encode/re-home path, not the generic
+    back-off loop that would retry an impossible insert forever."""
+    await migrated(pg_settings)
+    signer = Signer.from_data_dir(pg_settings.data_dir)
+    db = Database(pg_settings.database_url)
+    await db.ensure_tenant("default")
+    log = AuditLog(db, AuditSettings(batch_linger_ms=0), signer)
+    await log.start()
+    try:
+        await log.emit(event(1, "ghost-tenant"))
+        async with asyncio.timeout(10):
+            await log.flush()
+        async with db.session("default") as s:
+            data = (await s.execute(text("select data from audit_events"))).scalars().all()
+        assert any(b"ghost-tenant" in d for d in data)
+        assert log.m_errors._value.get() == 0  # re-homed, not retried as a failure
+    finally:
+        await log.close()
+        await db.dispose()

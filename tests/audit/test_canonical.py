@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsgate.audit.canonical import REDACTED, canonical, scrub
+from opsgate.audit.canonical import REDACTED, SECRET_VALUES, canonical, redact_secrets, scrub
 
 json_leaf = st.one_of(
     st.none(),
@@ -63,3 +63,40 @@ def test_scrub_bounds_depth() -> None:
         cur = cur["a"]
     cleaned, _ = scrub(deep)
     assert "[too deep]" in str(cleaned)
+
+
+# Credential shapes (one per SECRET_VALUES alternative, with case variants of "bearer") and
+# filler, so the strings below mix real matches with near misses.
+_SHAPES = [
+    "ogk_abcdefghijkm_" + "Z" * 22,
+    "sk-" + "a" * 24,
+    "sk-ant-" + "b" * 24,
+    "AKIA" + "A" * 16,
+    "ASIA" + "7" * 16,
+    "ghp_" + "x" * 36,
+    "ghs_" + "y" * 40,
+    "xoxb-" + "1" * 12,
+    "eyJabcdefghij.eyJabcdefghij.signature1",
+    "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----",
+    "Bearer " + "t" * 20,
+    "bEaReR\t" + "u" * 18,
+    "BEARER  " + "v" * 16,
+]
+_PIECES = st.one_of(
+    st.sampled_from(_SHAPES),
+    st.sampled_from(["gh", "_", "sk", "-", "AKI", "ey", "bear", "er ", "xo", "x"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_PIECES, max_size=6).map("".join))
+def test_secret_prefilter_never_skips_a_match(text: str) -> None:
+    # The substring hints in front of the pattern are a speed-up only: the result must be
+    # exactly what the pattern alone gives, for any string.
+    assert redact_secrets(text) == SECRET_VALUES.sub(REDACTED, text)
+
+
+def test_every_shape_is_redacted() -> None:
+    for shape in _SHAPES:
+        assert REDACTED in redact_secrets(f"before {shape} after"), shape

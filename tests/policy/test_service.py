@@ -93,10 +93,12 @@ async def test_bad_input_is_a_deny_with_reason(bundle_dir: Path, doc: dict[str, 
 def test_precedence_is_enforced_in_python_too() -> None:
     assert not interpret({"allow": True, "reasons": []}, "r", "d").allow  # no reason, no allow
     assert not interpret({"allow": "yes", "reasons": ["x"]}, "r", "d").allow  # only literal true
-    d = interpret(
-        {"allow": True, "reasons": ["x"], "obligations": {"gate": "L9", "max_tokens": -5}}, "r", "d"
-    )
+    d = interpret({"allow": True, "reasons": ["x"], "obligations": {"max_tokens": -5}}, "r", "d")
     assert d.allow and d.obligations.gate == "L0" and d.obligations.max_tokens is None
+    # A gate level the bundle got wrong must not turn into "no gate" (L0): it denies.
+    for bad in ("L9", "l2", 2, ["L2"]):
+        d = interpret({"allow": True, "reasons": ["x"], "obligations": {"gate": bad}}, "r", "d")
+        assert not d.allow and "invalid gate level" in d.reasons[0]
     assert not interpret({}, "r", "d").allow
 
 

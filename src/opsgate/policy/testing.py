@@ -77,7 +77,8 @@ def _run(engine: Any, bundle: BundleFiles) -> list[CaseResult]:
         for name, case in (cases or {}).items():
             engine.set_input_json(orjson.dumps(case.get("input", {})).decode())
             try:
-                got = engine.eval_rule(DECISION_RULE) or {}
+                # As JSON, the form OpsGate reads decisions in: sets become sorted arrays.
+                got = orjson.loads(engine.eval_rule_as_json(DECISION_RULE)) or {}
                 problem = _check(case.get("expect", {}), got)
             except RuntimeError as exc:
                 problem = str(exc).split("Stack")[0].strip()
