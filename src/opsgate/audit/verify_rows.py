@@ -69,12 +69,14 @@ class Checked:
 def check_rows(rows: list[Any], tenant: str, prev: bytes, expected: int) -> Checked:
     """Chain link, sequence and indexed columns of each row; leaf hashes of the good ones."""
     sha = hashlib.sha256
+    dumps = _dumps
     leaves: list[bytes] = []
     digests: list[bytes] = []
     out = Checked(leaves, digests, prev, expected)
     push, push_digest = leaves.append, digests.append
-    for row in rows:
-        seq, eid = row[0], row[1]
+    # columns_match inlined, with the row unpacked once: this loop runs for every event
+    # (a function call and two slices per row were ~5% of verification).
+    for seq, eid, actor, action, resource, outcome, data, digest in rows:
         if seq != expected:
             out.bad_seq, out.problem = (
                 expected,
@@ -84,12 +86,22 @@ def check_rows(rows: list[Any], tenant: str, prev: bytes, expected: int) -> Chec
                 ),
             )
             break
-        data, digest = _as_bytes(row[6]), _as_bytes(row[7])
+        if type(data) is not bytes or type(digest) is not bytes:
+            data, digest = _as_bytes(data), _as_bytes(digest)
         if sha(prev + data).digest() != digest:
             out.bad_seq, out.bad_id = seq, eid
             out.problem = "hash mismatch: event modified, inserted or reordered"
             break
-        if not columns_match(row, tenant, data):
+        head = dumps({"action": action, "actor": actor, "id": eid, "outcome": outcome})
+        tail = dumps({"resource": resource, "seq": seq, "tenant": tenant})
+        at = data.rfind(b',"resource":')
+        if not (
+            data.startswith(head[:-1])
+            and data.startswith(_PAYLOAD, len(head) - 1)
+            and at > 0
+            and data.startswith(tail[1:-1], at + 1)
+            and data.startswith(_TRACE, at + len(tail) - 1)
+        ):
             out.bad_seq, out.bad_id = seq, eid
             out.problem = "indexed columns differ from the hashed event"
             break
