@@ -32,10 +32,23 @@ def test_fast_path_is_byte_identical_to_rfc8785(obj: dict[str, Any]) -> None:
     assert canonical(cleaned, slow) == rfc8785.dumps(cleaned)
 
 
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1e-4, max_value=1e15)
+    | st.floats(min_value=-1e3, max_value=1e3).map(lambda f: round(f, 3))
+)
+def test_floats_are_canonical_on_either_path(value: float) -> None:
+    cleaned, slow = scrub({"f": value, "nested": [value]})
+    assert canonical(cleaned, slow) == rfc8785.dumps(cleaned)
+
+
 def test_big_ints_become_strings_and_floats_take_slow_path() -> None:
     cleaned, slow = scrub({"n": 2**60, "f": 1.0})
     assert cleaned["n"] == str(2**60)
     assert slow
+    assert not scrub({"score": 0.125})[1]  # a plain fraction stays on the fast path
+    assert scrub({"tiny": 1e-7})[1] and scrub({"huge": 1e300})[1]
     assert canonical(cleaned, slow) == b'{"f":1,"n":"1152921504606846976"}'
 
 

@@ -76,5 +76,6 @@ class GuardSettings(BaseModel):
     # (changes through the API take effect at once on the replica that made them and are
     # announced on the bus to the others).
     rules_cache_seconds: float = Field(10.0, ge=0, le=3600)
-    # Texts longer than this are scanned in a worker thread, off the event loop.
+    # Texts (and JSON documents, by their encoded size) longer than this are scanned in a
+    # worker thread, off the event loop; shorter ones inline (a thread hop costs more).
     thread_above_chars: int = Field(64 * 1024, ge=1024)
