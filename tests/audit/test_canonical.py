@@ -43,13 +43,18 @@ def test_floats_are_canonical_on_either_path(value: float) -> None:
     assert canonical(cleaned, slow) == rfc8785.dumps(cleaned)
 
 
-def test_big_ints_become_strings_and_floats_take_slow_path() -> None:
-    cleaned, slow = scrub({"n": 2**60, "f": 1.0})
+def test_big_ints_become_strings_and_odd_floats_take_slow_path() -> None:
+    cleaned, slow = scrub({"n": 2**60, "f": 1.5e-7})
     assert cleaned["n"] == str(2**60)
     assert slow
-    assert not scrub({"score": 0.125})[1]  # a plain fraction stays on the fast path
-    assert scrub({"tiny": 1e-7})[1] and scrub({"huge": 1e300})[1]
-    assert canonical(cleaned, slow) == b'{"f":1,"n":"1152921504606846976"}'
+    assert canonical(cleaned, slow) == b'{"f":1.5e-7,"n":"1152921504606846976"}'
+    # plain fractions and integral floats stay on the fast path, with RFC 8785's bytes
+    for value, text in ((0.125, b"0.125"), (0.0, b"0"), (-0.0, b"0"), (2.0, b"2")):
+        cleaned, slow = scrub({"f": value})
+        assert not slow and canonical(cleaned) == b'{"f":' + text + b"}" == rfc8785.dumps(
+            {"f": value}
+        )
+    assert scrub({"huge": 1e300})[1]
 
 
 def test_scrub_removes_secrets_by_key_and_by_shape() -> None:
