@@ -19,6 +19,7 @@ from opsgate.audit.settings import AuditSettings
 from opsgate.audit.signing import Signer
 from opsgate.audit.verify import verify
 from opsgate.cli.main import app as cli
+from opsgate.db.base import Base
 from opsgate.db.engine import Database
 from opsgate.settings import Settings
 from tests.audit.conftest import event
@@ -203,6 +204,38 @@ async def test_event_for_unknown_tenant_is_kept(
     async with db.session("default") as s:
         data = (await s.execute(text("select data from audit_events"))).scalars().all()
     assert any(b"ghost-tenant" in d for d in data)
+
+
+async def test_file_databases_commit_on_the_writers_own_connection(
+    audit_env: tuple[Database, AuditLog, Signer],
+) -> None:
+    _db, log, _signer = audit_env
+    assert log._sqlite is not None  # the one-hop writer, not the session path
+
+
+async def test_in_memory_sqlite_keeps_the_session_path(tmp_path: Path) -> None:
+    """A second connection to :memory: would open another, empty database: the writer must
+    use the application's own session there, checkpoints included."""
+    db = Database("sqlite+aiosqlite:///:memory:")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await db.ensure_tenant("default")
+    signer = Signer.from_data_dir(tmp_path)
+    log = AuditLog(db, AuditSettings(batch_linger_ms=0, checkpoint_every=3), signer)
+    assert log._sqlite is None
+    await log.start()
+    try:
+        for i in range(7):
+            await log.emit(event(i))
+        async with asyncio.timeout(10):
+            await log.flush()
+    finally:
+        await log.close()
+    async with db.session("default") as s:
+        events = (await s.execute(text("select count(*) from audit_events"))).scalar()
+        cks = (await s.execute(text("select count(*) from audit_checkpoints"))).scalar()
+    assert (events, cks) == (7, 3)  # every 3 events, plus the one written on close
+    await db.dispose()
 
 
 _CHILD = """
