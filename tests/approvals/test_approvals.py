@@ -14,15 +14,10 @@ from opsgate.approvals.service import ApprovalService, NewApproval
 from opsgate.errors import Conflict, Forbidden
 from opsgate.identity.principal import Principal
 from tests.conftest import AppHarness
+from tests.tools.fakeops import APPROVER
 
 AGENT = Principal(id="key:agent1", kind="agent", tenant="default", roles=frozenset({"agent"}))
-ANA = Principal(
-    id="ana",
-    kind="user",
-    tenant="default",
-    groups=frozenset({"sg-k8s-approvers"}),
-    roles=frozenset({"operator"}),
-)
+ANA = APPROVER  # a human in the approver group of the fake tools' zone
 BEN = Principal(
     id="ben",
     kind="user",

@@ -18,7 +18,7 @@ from opsgate.tools.connectors.base import CallContext
 from opsgate.tools.connectors.host import HostConnector
 from opsgate.tools.netguard import NetGuard
 from tests.conftest import AppHarness
-from tests.tools.fakeops import OpsConnector
+from tests.tools.fakeops import APPROVER, OpsConnector
 
 ZONES = load_zones(ZONES_FILE)
 USER = Principal(id="u", kind="user", tenant="default", roles=frozenset({"operator"}))
@@ -183,14 +183,7 @@ async def test_l2_waits_for_approval_then_executes_once(
     assert req.preview == {"would_delete": "api-7f9"} and req.approver_groups == [
         "sg-k8s-approvers"
     ]
-    approver = Principal(
-        id="ana",
-        kind="user",
-        tenant="default",
-        groups=frozenset({"sg-k8s-approvers"}),
-        roles=frozenset({"operator"}),
-    )
-    await h.runtime.approvals.decide(approver, out["approval_id"], approve=True)
+    await h.runtime.approvals.decide(APPROVER, out["approval_id"], approve=True)
     # The server runs the approved call itself, as the requester, exactly once.
     settled = await h.runtime.held.wait("default", out["approval_id"], 10, poll=0.05)
     assert settled.status == "executed" and len(ops.calls) == 1

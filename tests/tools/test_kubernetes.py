@@ -28,6 +28,7 @@ from opsgate.tools.connectors.kubernetes import (
 from opsgate.tools.service import validate_args
 from tests.conftest import AppHarness
 from tests.fakes.k8s_api import FakeKubernetes, Recorded, seeded
+from tests.tools.fakeops import APPROVER
 
 ZONES = load_zones(ZONES_FILE)
 USER = Principal(id="u", kind="user", tenant="default", roles=frozenset({"operator"}))
@@ -570,14 +571,7 @@ async def test_through_the_tool_service(
     assert ("prod", "checkout-5f6d-x7k2p") in k8s.pods
     req = await h.runtime.approvals.get("default", out["approval_id"])
     assert req.preview["owner"] == "ReplicaSet/checkout-5f6d"
-    approver = Principal(
-        id="ana",
-        kind="user",
-        tenant="default",
-        groups=frozenset({"sg-k8s-approvers"}),
-        roles=frozenset({"operator"}),
-    )
-    await h.runtime.approvals.decide(approver, out["approval_id"], approve=True)
+    await h.runtime.approvals.decide(APPROVER, out["approval_id"], approve=True)
     held = getattr(h.runtime, "held", None)  # the server may run approved calls itself
     if held is not None:
         await held.wait("default", out["approval_id"], 10, poll=0.05)

@@ -17,7 +17,6 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -56,16 +55,11 @@ _PG_COLUMNS = (
 )  # fmt: skip
 
 
-async def _driver(s: AsyncSession) -> Any:
-    """The session's driver connection (asyncpg or aiosqlite), inside its transaction."""
-    raw = await (await s.connection()).get_raw_connection()
-    conn = raw.driver_connection
-    assert conn is not None
-    return conn
-
-
 async def _pg_insert(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await (await _driver(s)).execute(_PG_INSERT, *([r[c] for r in rows] for c in _PG_COLUMNS))
+    raw = await (await s.connection()).get_raw_connection()
+    pg = raw.driver_connection
+    assert pg is not None
+    await pg.execute(_PG_INSERT, *([r[c] for r in rows] for c in _PG_COLUMNS))
 
 
 class AuditLog:
@@ -90,9 +84,12 @@ class AuditLog:
         self._done = 0
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
-        self._ts_bind: Callable[[Any], Any] | None = None
         path = database_file(db.url) if db.is_sqlite else None
         self._sqlite = SqliteAuditWriter(path) if path else None
+        # Timestamps as SQLAlchemy stores them in SQLite, so the writer's rows read back alike.
+        dialect = db.engine.dialect
+        ts_type = _EVENTS.c.ts.type.dialect_impl(dialect)
+        self._sqlite_ts: Callable[[Any], Any] = ts_type.bind_processor(dialect) or (lambda v: v)
         reg = registry or CollectorRegistry()
         self.m_events = Counter("opsgate_audit_events", "Audit events committed", registry=reg)
         self.m_queue = Gauge("opsgate_audit_queue_depth", "Audit events waiting", registry=reg)
@@ -274,14 +271,6 @@ class AuditLog:
                 prev = r["hash"]
             for sink in self.sinks:
                 sink.offer(lines)
-
-    def _sqlite_ts(self, value: datetime) -> Any:
-        """A timestamp as SQLAlchemy stores it in SQLite (so it reads back the same)."""
-        if self._ts_bind is None:
-            dialect = self.db.engine.dialect
-            proc = _EVENTS.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
-            self._ts_bind = proc or (lambda v: v)
-        return self._ts_bind(value)
 
     def _checkpoint(self, chain: Chain) -> dict[str, Any]:
         """A signed checkpoint of `chain` as it stands (the row's column values)."""

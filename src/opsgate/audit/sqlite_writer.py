@@ -4,9 +4,10 @@ Through the SQLAlchemy session an audit commit on SQLite crossed to aiosqlite's 
 times (begin, insert, commit, the pool's rollback on return), each hop a queue put and a
 future on the event loop: on a sequential tool-call load the writer was ~30% of the event
 loop's samples. Here one sqlite3 connection, owned by one worker thread, runs BEGIN IMMEDIATE,
-the inserts and COMMIT for a batch in a single call. The file, pragmas and rows are the same
-as through SQLAlchemy (timestamps are converted with SQLAlchemy's own processor by the
-caller), so everything else reads them as before. In-memory databases keep the session path
+the inserts and COMMIT for a batch in a single call. The file, pragmas
+(`opsgate.db.engine.SQLITE_PRAGMAS`) and rows are the same as through SQLAlchemy (timestamps
+are converted with SQLAlchemy's own processor by the caller), so everything else reads them
+as before. In-memory databases keep the session path
 (a second connection would open a different database).
 """
 
@@ -18,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.engine import make_url
+
+from opsgate.db.engine import SQLITE_PRAGMAS
 
 _EVENTS_INSERT = (
     "insert into audit_events (tenant_id, seq, id, ts, actor, action, resource, outcome, "
@@ -49,14 +52,7 @@ class SqliteAuditWriter:
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: transactions are exactly the BEGIN/COMMIT issued below.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        # The same pragmas as every other OpsGate connection (opsgate.db.engine): WAL, and
-        # synchronous=FULL so a committed audit event survives power loss.
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
-        ):
+        for pragma in SQLITE_PRAGMAS:
             conn.execute(pragma)
         return conn
 

@@ -17,13 +17,13 @@ from opsgate.audit.chain import GENESIS, iso
 from opsgate.audit.merkle import Frontier
 from opsgate.audit.models import AuditCheckpoint
 from opsgate.audit.signing import checkpoint_message, verify_signature
-from opsgate.audit.verify_rows import SQL, Checked, check_rows, columns_match
+from opsgate.audit.verify_rows import SQL, Checked, check_rows
 from opsgate.db.engine import Database
 
 _BATCH = 20_000
 _MAX_SEQ = 2**62
 
-__all__ = ["Problem", "Report", "columns_match", "verify", "verify_tenant"]
+__all__ = ["Problem", "Report", "verify", "verify_tenant"]
 
 _COLUMNS = ("seq", "id", "actor", "action", "resource", "outcome")
 

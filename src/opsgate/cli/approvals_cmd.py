@@ -45,34 +45,23 @@ def _decide(verb: str, approval_id: str, reason: str, url: str, key: str) -> Non
 ReasonOpt = Annotated[str, typer.Option("--reason")]
 
 
-@app.command("approve")
-def approve(
-    approval_id: str,
-    reason: ReasonOpt = "",
-    url: UrlOpt = "http://127.0.0.1:8080",
-    key: KeyOpt = "",
-) -> None:
-    """Approve a request (as yourself)."""
-    _decide("approve", approval_id, reason, url, key)
+def _decision_command(verb: str, help_text: str) -> None:
+    """Register `opsgate approvals <verb> ID [--reason …]`."""
+
+    def command(
+        approval_id: str,
+        reason: ReasonOpt = "",
+        url: UrlOpt = "http://127.0.0.1:8080",
+        key: KeyOpt = "",
+    ) -> None:
+        _decide(verb, approval_id, reason, url, key)
+
+    app.command(verb, help=help_text)(command)
 
 
-@app.command("deny")
-def deny(
-    approval_id: str,
-    reason: ReasonOpt = "",
-    url: UrlOpt = "http://127.0.0.1:8080",
-    key: KeyOpt = "",
-) -> None:
-    """Deny a request (as yourself)."""
-    _decide("deny", approval_id, reason, url, key)
-
-
-@app.command("withdraw")
-def withdraw(
-    approval_id: str,
-    reason: ReasonOpt = "",
-    url: UrlOpt = "http://127.0.0.1:8080",
-    key: KeyOpt = "",
-) -> None:
-    """Withdraw your own request while nobody has decided it (it ends cancelled)."""
-    _decide("withdraw", approval_id, reason, url, key)
+for _verb, _help in (
+    ("approve", "Approve a request (as yourself)."),
+    ("deny", "Deny a request (as yourself)."),
+    ("withdraw", "Withdraw your own request while nobody has decided it (it ends cancelled)."),
+):
+    _decision_command(_verb, _help)

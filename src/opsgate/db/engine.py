@@ -23,14 +23,21 @@ from opsgate.errors import Forbidden
 TENANT_KEY = "opsgate_tenant_id"
 
 
+# WAL lets readers run beside the single writer; synchronous=FULL makes a committed
+# transaction durable across power loss (the audit log relies on this). Every SQLite
+# connection OpsGate opens runs these (the engine's, and the audit writer's own).
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
-    # WAL lets readers run beside the single writer; synchronous=FULL makes a committed
-    # transaction durable across power loss (the audit log relies on this).
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    for pragma in SQLITE_PRAGMAS:
+        cur.execute(pragma)
     cur.close()
 
 
