@@ -39,6 +39,11 @@ async def test_two_writers_one_chain_and_append_only(pg_settings: Settings) -> N
         report = await verify(dbs[0], ["default"], {signer.key_id: signer.public_hex()})
         assert report.ok, report.first_problem
         assert report.events == 600 and report.checkpoints >= 10
+        # worker processes connect as the app role and see the tenant through RLS
+        par = await verify(
+            dbs[0], ["default"], {signer.key_id: signer.public_hex()}, workers=2, segment=64
+        )
+        assert par.as_dict() == report.as_dict() and par.in_workers == 600
 
         # the application role may not change or remove history
         for sql in (
@@ -76,8 +81,12 @@ async def test_superuser_tampering_detected(pg_settings: Settings) -> None:
                 text("alter table audit_events disable trigger audit_events_append_only")
             )
             await conn.execute(text("delete from audit_events where seq = 3"))
-        report = await verify(db, ["default"], {signer.key_id: signer.public_hex()})
-        assert report.first_problem is not None and report.first_problem.seq == 3
+        for workers in (1, 2):
+            report = await verify(
+                db, ["default"], {signer.key_id: signer.public_hex()}, workers=workers, segment=4
+            )
+            assert report.first_problem is not None and report.first_problem.seq == 3
+            assert "sequence gap" in report.first_problem.problem
     finally:
         await admin.dispose()
         await db.dispose()

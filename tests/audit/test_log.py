@@ -72,16 +72,66 @@ async def _tamper(db: Database, sql: str) -> None:
         ),
     ],
 )
+@pytest.mark.parametrize("workers", [1, 2], ids=["sequential", "parallel"])
 async def test_tampering_detected_and_first_bad_event_named(
-    audit_env: tuple[Database, AuditLog, Signer], sql: str, seq: int, what: str
+    audit_env: tuple[Database, AuditLog, Signer], sql: str, seq: int, what: str, workers: int
 ) -> None:
     db, log, signer = audit_env
     await _fill(log, 40)
     await _tamper(db, sql)
-    report = await verify(db, ["default"], _keys(signer))
+    # segment=8: five segments over two worker processes, checkpoints inside segments
+    report = await verify(db, ["default"], _keys(signer), workers=workers, segment=8)
     assert not report.ok
+    # parallel: the segments before the bad one came from the workers
+    assert report.in_workers == (0 if workers == 1 else (seq - 1) // 8 * 8)
     p = report.first_problem
     assert p is not None and p.seq == seq and what in p.problem, p
+
+
+async def test_parallel_verification_matches_sequential(
+    audit_env: tuple[Database, AuditLog, Signer],
+) -> None:
+    """Same events, checkpoints and checkpoint roots whichever path checks the chain, with
+    segment edges on, before and after checkpoint sizes."""
+    from opsgate.audit import query
+
+    db, log, signer = audit_env
+    await _fill(log, 95)
+    exported = await query.checkpoints(db, "default")
+    seq_report = await verify(db, ["default"], _keys(signer), exported, workers=1)
+    for segment in (7, 10, 11, 40):
+        par = await verify(db, ["default"], _keys(signer), exported, workers=3, segment=segment)
+        assert par.ok, par.first_problem
+        assert par.as_dict() == seq_report.as_dict()
+        assert par.roots == seq_report.roots and len(par.roots) == 9
+        assert par.in_workers == 95 and seq_report.in_workers == 0
+
+
+async def test_failed_worker_falls_back_to_sequential(
+    audit_env: tuple[Database, AuditLog, Signer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from structlog.testing import capture_logs
+
+    from opsgate.audit import verify as verify_mod
+
+    db, log, signer = audit_env
+    await _fill(log, 30)
+    monkeypatch.setattr(
+        verify_mod,
+        "_worker_source",
+        lambda _db, tenant: {"tenant": tenant, "sqlite": "/nonexistent/opsgate.db"},
+    )
+    with capture_logs() as logs:
+        report = await verify(db, ["default"], _keys(signer), workers=2, segment=5)
+    assert report.ok and report.events == 30 and report.checkpoints == 3
+    assert report.in_workers == 0
+    assert {"event": "audit.verify.worker_failed", "error": "OperationalError"}.items() <= logs[
+        0
+    ].items()
+    await _tamper(db, "update audit_events set actor = 'x' where seq = 17")
+    report = await verify(db, ["default"], _keys(signer), workers=2, segment=5)
+    assert report.first_problem is not None and report.first_problem.seq == 17
 
 
 async def test_swapped_events_detected(audit_env: tuple[Database, AuditLog, Signer]) -> None:

@@ -1,9 +1,8 @@
 """The per-row checks of audit verification: chain link, sequence, indexed columns.
 
 Each row is checked against the stored digest of the row before it; the Merkle frontier and
-checkpoints are fed in order afterwards (verify.py). Splitting disjoint seq ranges across
-worker processes was tried and measured slower on this 2-core machine (process start-up and
-moving the leaf hashes back cost more than the hashing), so verification is sequential.
+checkpoints are fed in order afterwards (verify.py). Worker processes run this same function
+over segments of a long chain (verify_worker.py, verify_parallel.py).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ _PAYLOAD = b',"payload":'
 _TRACE = b',"trace_id":'
 
 
-def _as_bytes(v: Any) -> bytes:
+def as_bytes(v: Any) -> bytes:
     # A tampered row may not even keep the stored types (SQLite can turn a blob into text):
     # coerce, and let the hash comparison judge.
     if isinstance(v, bytes):
@@ -36,7 +35,9 @@ def _as_bytes(v: Any) -> bytes:
 @dataclass
 class Checked:
     leaves: list[bytes]
-    digests: list[bytes]  # the chain digest after each good row (checkpoints compare it)
+    # The chain digest after each good row, by offset (checkpoints compare it); a worker's
+    # segment carries only the offsets at checkpoints.
+    digests: list[bytes] | dict[int, bytes]
     last: bytes  # digest of the last good row
     expected: int  # seq the next row must have
     bad_seq: int | None = None
@@ -72,7 +73,7 @@ def check_rows(rows: list[Any], tenant: str, prev: bytes, expected: int) -> Chec
             )
             break
         if type(data) is not bytes or type(digest) is not bytes:
-            data, digest = _as_bytes(data), _as_bytes(digest)
+            data, digest = as_bytes(data), as_bytes(digest)
         if sha(prev + data).digest() != digest:
             out.bad_seq, out.bad_id = seq, eid
             out.problem = "hash mismatch: event modified, inserted or reordered"

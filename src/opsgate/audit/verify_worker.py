@@ -1,0 +1,142 @@
+"""A verification worker process: checks whole seq ranges of one tenant's chain.
+
+Run as `python -m opsgate.audit.verify_worker` by `verify_parallel`. The per-row checks are
+pure Python and hold the GIL, so threads cannot share them out; separate processes can. The
+worker is started directly (not through multiprocessing), so it imports only this module and
+the row checks, never the CLI or the app that started it.
+
+Protocol (stdin/stdout, one worker per pipe pair):
+  line 1:       JSON {"tenant": t, "sqlite": path} or {"tenant": t, "dsn": postgres-dsn}
+  each job:     JSON line {"after": a, "upto": u, "marks": [size, ...]}
+  each answer:  4-byte big-endian header length, JSON header, then n * 32 bytes of leaf hashes
+Header: n (good rows), start (stored hash of row `after`, hex), last (digest of the last good
+row, hex), expected (seq the next row must have), problem (bool), marks ({size: digest hex} for
+the requested sizes inside the good rows), error (a one-line reason if the range could not be
+read). A range with a problem is re-checked sequentially by the caller, which names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
+
+import orjson
+
+from opsgate.audit.verify_rows import GENESIS, SQL, as_bytes, check_rows
+
+BATCH = 20_000
+_START_SQL = "select hash from audit_events where tenant_id = {t} and seq = {seq}"
+Fetch = Callable[[int, int], Awaitable[list[Any]]]
+
+
+def frame(header: dict[str, Any], leaves: bytes = b"") -> bytes:
+    head = orjson.dumps(header)
+    return len(head).to_bytes(4, "big") + head + leaves
+
+
+async def check_range(fetch: Fetch, start_prev: bytes, tenant: str, job: dict[str, Any]) -> bytes:
+    """One job: rows (after, upto] in batches, checked against the stored hash of `after`."""
+    after, upto = int(job["after"]), int(job["upto"])
+    marks = {int(m) for m in job.get("marks", ())}
+    prev, expected = start_prev, after + 1
+    leaves: list[bytes] = []
+    at_marks: dict[str, str] = {}
+    problem = False
+    while True:
+        rows = await fetch(expected - 1, upto)
+        if not rows:
+            break
+        c = check_rows(rows, tenant, prev, expected)
+        base = expected
+        for m in marks:
+            if base <= m < c.expected:
+                at_marks[str(m)] = c.digests[m - base].hex()
+        leaves += c.leaves
+        prev, expected = c.last, c.expected
+        if c.problem:
+            problem = True
+            break
+    header = {
+        "n": len(leaves),
+        "start": start_prev.hex(),
+        "last": prev.hex(),
+        "expected": expected,
+        "problem": problem,
+        "marks": at_marks,
+    }
+    return frame(header, b"".join(leaves))
+
+
+def _next_job(stdin: IO[bytes]) -> dict[str, Any] | None:
+    line = stdin.readline()
+    return orjson.loads(line) if line.strip() else None  # EOF: the caller is done
+
+
+def _start(stored: Any) -> bytes:
+    # A missing row `after` gets a digest no row can chain to: the range then reports a
+    # problem and the caller re-checks it sequentially, which names the gap.
+    return as_bytes(stored) if stored is not None else b"\xff" * 32
+
+
+async def _serve_sqlite(path: str, tenant: str, stdin: IO[bytes], out: IO[bytes]) -> None:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    sql = SQL.format(t="?", after="?", upto="?", limit=BATCH)
+
+    async def fetch(after: int, upto: int) -> list[Any]:
+        return con.execute(sql, (tenant, after, upto)).fetchall()
+
+    try:
+        while (job := _next_job(stdin)) is not None:
+            after = int(job["after"])
+            row = con.execute(_START_SQL.format(t="?", seq="?"), (tenant, after)).fetchone()
+            start = GENESIS if after == 0 else _start(row[0] if row else None)
+            out.write(await check_range(fetch, start, tenant, job))
+            out.flush()
+    finally:
+        con.close()
+
+
+async def _serve_pg(dsn: str, tenant: str, stdin: IO[bytes], out: IO[bytes]) -> None:
+    import asyncpg  # type: ignore[import-untyped]  # only PostgreSQL workers need it
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        # The app role sees a tenant's rows only with this setting (row-level security).
+        await conn.execute("select set_config('app.tenant_id', $1, false)", tenant)
+        sql = SQL.format(t="$1", after="$2", upto="$3", limit=BATCH)
+
+        async def fetch(after: int, upto: int) -> list[Any]:
+            return list(await conn.fetch(sql, tenant, after, upto))
+
+        while (job := _next_job(stdin)) is not None:
+            after = int(job["after"])
+            stored = await conn.fetchval(_START_SQL.format(t="$1", seq="$2"), tenant, after)
+            start = GENESIS if after == 0 else _start(stored)
+            out.write(await check_range(fetch, start, tenant, job))
+            out.flush()
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    stdin, out = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        hello = orjson.loads(stdin.readline())
+        tenant = str(hello["tenant"])
+        if "sqlite" in hello:
+            asyncio.run(_serve_sqlite(str(hello["sqlite"]), tenant, stdin, out))
+        else:
+            asyncio.run(_serve_pg(str(hello["dsn"]), tenant, stdin, out))
+    except (BrokenPipeError, KeyboardInterrupt):
+        return
+    except Exception as exc:  # reported to the caller, which falls back to sequential
+        # The type only: a driver message could quote the connection string.
+        out.write(frame({"error": type(exc).__name__}))
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
