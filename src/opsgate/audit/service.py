@@ -16,7 +16,6 @@ import random
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
@@ -31,14 +30,23 @@ from opsgate.audit.schemas import AuditEventIn
 from opsgate.audit.settings import AuditSettings
 from opsgate.audit.signing import Signer, checkpoint_message
 from opsgate.audit.sinks import AuditSink, export_line
-from opsgate.audit.sqlite_writer import SqliteAuditWriter, database_file
 from opsgate.db.engine import Database
+from opsgate.db.sqlite_writer import SqliteBatchWriter, bind_processor, database_file
 from opsgate.telemetry.logging import get_logger
 
 log = get_logger("opsgate.audit")
 
 
 _EVENTS = cast("Table", AuditEvent.__table__)
+# The same rows as the ORM writes, for the SQLite writer's own connection.
+_SQLITE_EVENTS = (
+    "insert into audit_events (tenant_id, seq, id, ts, actor, action, resource, outcome, "
+    "trace_id, data, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_CHECKPOINTS = (
+    "insert into audit_checkpoints (tenant_id, size, root, last_hash, ts, key_id, signature, "
+    "frontier) values (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 # One statement per batch: arrays unnested server-side. COPY would be faster still but is
@@ -85,11 +93,9 @@ class AuditLog:
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         path = database_file(db.url) if db.is_sqlite else None
-        self._sqlite = SqliteAuditWriter(path) if path else None
+        self._sqlite = SqliteBatchWriter(path, "audit") if path else None
         # Timestamps as SQLAlchemy stores them in SQLite, so the writer's rows read back alike.
-        dialect = db.engine.dialect
-        ts_type = _EVENTS.c.ts.type.dialect_impl(dialect)
-        self._sqlite_ts: Callable[[Any], Any] = ts_type.bind_processor(dialect) or (lambda v: v)
+        self._sqlite_ts = bind_processor(_EVENTS.c.ts, db.engine.dialect)
         reg = registry or CollectorRegistry()
         self.m_events = Counter("opsgate_audit_events", "Audit events committed", registry=reg)
         self.m_queue = Gauge("opsgate_audit_queue_depth", "Audit events waiting", registry=reg)
@@ -224,22 +230,22 @@ class AuditLog:
         prev = chain.last_hash
         rows, checkpoints = self._encode(chain, events)
         stamp = self._sqlite_ts(rows[0]["ts"])
-        await self._sqlite.write(
-            [
+        await self._sqlite.write([
+            (_SQLITE_EVENTS, [
                 (
                     r["tenant_id"], r["seq"], r["id"], stamp, r["actor"], r["action"],
                     r["resource"], r["outcome"], r["trace_id"], r["data"], r["hash"],
                 )
                 for r in rows
-            ],
-            [
+            ]),
+            (_SQLITE_CHECKPOINTS, [
                 (
                     ck["tenant_id"], ck["size"], ck["root"], ck["last_hash"],
                     self._sqlite_ts(ck["ts"]), ck["key_id"], ck["signature"], ck["frontier"],
                 )
                 for ck in checkpoints
-            ],
-        )  # fmt: skip
+            ]),
+        ])  # fmt: skip
         self._committed(chain, rows, prev, bool(checkpoints))
 
     def _encode(

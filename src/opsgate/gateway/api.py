@@ -14,12 +14,14 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 from starlette.routing import Route
 
 from opsgate.errors import BadRequest, NotFound, OpsGateError, Unavailable
 from opsgate.gateway.call import GatewayCall
 from opsgate.gateway.deps import GatewayDep
 from opsgate.gateway.disconnect import ClientGone, until_disconnect
+from opsgate.gateway.pipeline import Pipeline
 from opsgate.gateway.service import GatewayService
 from opsgate.gateway.streaming import OpenAIEncoder, StreamEncoder, stream_response
 from opsgate.gateway.translate.messages import (
@@ -79,6 +81,11 @@ def _new_call(
     )
 
 
+async def _observe(p: Pipeline, call: GatewayCall) -> None:
+    # async: Starlette would run a plain function on its thread pool
+    p.observe(call)
+
+
 async def _run(
     gw: GatewayService, call: GatewayCall, request: Request, encoder: StreamEncoder, render: Any
 ) -> Response:
@@ -107,8 +114,15 @@ async def _run(
         call.status, call.outcome = 500, "error"
         await p.finish(call)
         raise
-    await p.finish(call)
-    return _json(render(body), {ROUTE_HEADER: call.trace.header()})
+    await p.finish(call, observe=False)
+    # Metrics and span attributes after the body is on its way (still inside the request's
+    # server span, which the middleware ends after the app returns).
+    return Response(
+        orjson.dumps(render(body)),
+        media_type="application/json",
+        headers={ROUTE_HEADER: call.trace.header()},
+        background=BackgroundTask(_observe, p, call),
+    )
 
 
 async def gateway_chat_completions(request: Request) -> Response:

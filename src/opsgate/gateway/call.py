@@ -54,6 +54,7 @@ class GatewayCall:
     error_code: str | None = None
     reasons: list[str] = field(default_factory=list)
     finished: bool = False
+    latency: float = 0.0  # seconds, set by Pipeline.finish
     span: Span | None = None
     own_span: bool = False
 

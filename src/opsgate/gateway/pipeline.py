@@ -228,8 +228,16 @@ class Pipeline:
 
     # -- after ----------------------------------------------------------------------------
 
-    async def finish(self, call: GatewayCall, error: OpsGateError | None = None) -> None:
-        """Settle quota, record usage, audit and metrics; safe to call more than once."""
+    async def finish(
+        self, call: GatewayCall, error: OpsGateError | None = None, *, observe: bool = True
+    ) -> None:
+        """Settle quota, record usage and audit (and, unless `observe` is False, metrics and
+        span attributes); safe to call more than once.
+
+        With observe=False the caller runs `observe(call)` itself after sending the response:
+        only observability waits, never the quota release (a caller's next request must see
+        its concurrency slot free) or the audit event (the audit API's read-your-writes).
+        """
         if call.finished:
             return
         call.finished = True
@@ -242,9 +250,17 @@ class Pipeline:
             await settle_or_release(call, self.gov.quota)
         except Exception:
             log.exception("quota settle failed", model=call.model_name)
-        latency = time.perf_counter() - call.started
+        call.latency = time.perf_counter() - call.started
+        if call.plan is not None:
+            self.gov.usage.record(self._usage_event(call, call.latency))
+        await self.gov.audit.emit(self._audit_event(call, call.latency))
+        if observe:
+            self.observe(call)
+
+    def observe(self, call: GatewayCall) -> None:
+        """Prometheus metrics and the GenAI attributes on the request's span."""
         dep = call.deployment.name if call.deployment else "none"
-        self._metrics(call, dep, latency)
+        self._metrics(call, dep, call.latency)
         span: Span | None = call.span
         if span is not None:
             end_span(
@@ -257,9 +273,6 @@ class Pipeline:
                 error_code=call.error_code,
                 route=call.trace.header(),
             )
-        if call.plan is not None:
-            self.gov.usage.record(self._usage_event(call, latency))
-        await self.gov.audit.emit(self._audit_event(call, latency))
 
     def _metrics(self, call: GatewayCall, dep: str, latency: float) -> None:
         m, model = self.metrics, call.model_name

@@ -76,6 +76,27 @@ async def test_records_are_written_in_batches(sqlite_db: Database) -> None:
     assert _count(reg, "written") == 300
 
 
+async def test_sqlite_writer_rows_read_back_like_session_rows(sqlite_db: Database) -> None:
+    """A SQLite file gets the writer's own connection; the rows must be indistinguishable
+    from what the SQLAlchemy session path writes (timestamps, booleans, NULLs)."""
+    ts = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    r = UsageRecorder.start(sqlite_db, UsageSettings(batch_linger_ms=0))
+    try:
+        assert r._sqlite is not None
+        r.record(rec(ts=ts, stream=True, key_id=None, request_id="own-connection"))
+        await r.flush()
+        r._sqlite = None  # the session path, as for PostgreSQL and in-memory SQLite
+        r.record(rec(ts=ts, stream=True, key_id=None, request_id="session"))
+        await r.flush()
+    finally:
+        await r.close()
+    rows = await _rows(sqlite_db)
+    assert sorted(x.request_id or "" for x in rows) == ["own-connection", "session"]
+    a, b = ({k: v for k, v in vars(x).items() if k not in {"id", "request_id", "_sa_instance_state"}} for x in rows)  # fmt: skip
+    assert a == b and a["stream"] is True and a["key_id"] is None
+    assert a["ts"].replace(tzinfo=UTC) == ts and a["day"] == "2026-03-04"
+
+
 async def test_day_is_the_utc_day(sqlite_db: Database) -> None:
     r = UsageRecorder.start(sqlite_db, UsageSettings(batch_linger_ms=0))
     late = datetime(2026, 11, 23, 23, 30, tzinfo=timezone(timedelta(hours=-5)))

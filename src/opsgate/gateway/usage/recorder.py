@@ -21,8 +21,10 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Table, insert
+from sqlalchemy.dialects import sqlite
 
 from opsgate.db.engine import Database
+from opsgate.db.sqlite_writer import SqliteBatchWriter, database_file
 from opsgate.gateway.usage.models import UsageRow
 from opsgate.gateway.usage.settings import UsageSettings
 from opsgate.telemetry.logging import get_logger
@@ -37,6 +39,11 @@ CLOSE_SECONDS = 10.0
 # Core executemany on the table: the ORM bulk-insert path cost the event loop ~2x as much
 # per row, for nothing (rows are plain dicts, each with its tenant set).
 _ROWS = cast("Table", UsageRow.__table__)
+_COLUMNS = [c.name for c in _ROWS.columns]
+# SQLAlchemy's own SQLite INSERT (qmark placeholders, in _COLUMNS order).
+_SQLITE_COMPILED = insert(_ROWS).compile(dialect=sqlite.dialect(), column_keys=_COLUMNS)
+_SQLITE_INSERT = str(_SQLITE_COMPILED)
+assert _SQLITE_COMPILED.positiontup == _COLUMNS
 
 
 @dataclass(slots=True)
@@ -128,6 +135,16 @@ class UsageRecorder:
         self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue(settings.queue_max)
         self._task: asyncio.Task[None] | None = None
         self._last_drop_log = 0.0
+        # On a SQLite file, batches go through a connection of their own in one thread hop
+        # (opsgate.db.sqlite_writer); values converted as SQLAlchemy would for each column.
+        path = database_file(db.url) if db.is_sqlite else None
+        self._sqlite = SqliteBatchWriter(path, "usage") if path else None
+        dialect = db.engine.dialect
+        self._convert = [
+            (i, proc)
+            for i, c in enumerate(_ROWS.columns)
+            if (proc := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
         reg = registry if registry is not None else CollectorRegistry()
         self._count = Counter(
             "opsgate_usage_records_total",
@@ -193,8 +210,11 @@ class UsageRecorder:
             if delay:
                 await asyncio.sleep(delay)
             try:
-                async with self.db.session(tenant) as s:
-                    await s.execute(insert(_ROWS), rows)
+                if self._sqlite is not None:
+                    await self._sqlite.write([(_SQLITE_INSERT, [self._tuple(r) for r in rows])])
+                else:
+                    async with self.db.session(tenant) as s:
+                        await s.execute(insert(_ROWS), rows)
             except Exception as exc:
                 log.warning(
                     "usage insert failed", tenant=tenant, attempt=attempt + 1,
@@ -204,6 +224,12 @@ class UsageRecorder:
             self._count.labels("written").inc(len(rows))
             return
         self._dropped(len(rows), "database insert kept failing")
+
+    def _tuple(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        values = [row[c] for c in _COLUMNS]
+        for i, proc in self._convert:
+            values[i] = proc(values[i])
+        return tuple(values)
 
     async def flush(self) -> None:
         """Wait until every record queued so far is written (or dropped)."""
@@ -228,3 +254,5 @@ class UsageRecorder:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._sqlite is not None:
+            await self._sqlite.close()
