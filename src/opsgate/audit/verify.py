@@ -25,7 +25,7 @@ _BATCH = 20_000
 _MAX_SEQ = 2**62
 # Chains shorter than two segments are checked in this process: starting workers (~50 ms)
 # would cost more than it saves.
-SEGMENT = 25_000
+SEGMENT = 12_500
 
 __all__ = ["Problem", "Report", "verify", "verify_tenant"]
 
@@ -124,7 +124,7 @@ class _ChainCheck:
         return True
 
 
-async def _scan(db: Database, tenant: str, check: _ChainCheck) -> None:
+async def _scan(db: Database, tenant: str, check: _ChainCheck, upto: int = _MAX_SEQ) -> None:
     """Stream the chain from where `check` stands (all of it; what a parallel pass left: the
     rest after a problem, or rows appended meanwhile) with the raw driver (SQLAlchemy's row
     layer halves the speed)."""
@@ -132,7 +132,7 @@ async def _scan(db: Database, tenant: str, check: _ChainCheck) -> None:
         return
     if db.is_sqlite:
         path = db.engine.url.database or ""
-        await asyncio.to_thread(_sqlite_scan_from, path, tenant, check)
+        await asyncio.to_thread(_sqlite_scan_from, path, tenant, check, upto)
         return
     async with db.session(tenant) as s:
         raw = await (await s.connection()).get_raw_connection()
@@ -141,19 +141,19 @@ async def _scan(db: Database, tenant: str, check: _ChainCheck) -> None:
         sql = SQL.format(t="$1", after="$2", upto="$3", limit=_BATCH)
         after = check.expected - 1
         while True:
-            rows = await pg.fetch(sql, tenant, after, _MAX_SEQ)
+            rows = await pg.fetch(sql, tenant, after, upto)
             if not rows or not check.feed(rows):
                 return
             after = rows[-1][0]
 
 
-def _sqlite_scan_from(path: str, tenant: str, check: _ChainCheck) -> None:
+def _sqlite_scan_from(path: str, tenant: str, check: _ChainCheck, upto: int) -> None:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         after = check.expected - 1
         while True:
             rows = con.execute(
-                SQL.format(t="?", after="?", upto="?", limit=_BATCH), (tenant, after, _MAX_SEQ)
+                SQL.format(t="?", after="?", upto="?", limit=_BATCH), (tenant, after, upto)
             ).fetchall()
             if not rows or not check.feed(rows):
                 return
@@ -202,7 +202,9 @@ async def verify_tenant(
     n = verify_parallel.worker_count() if workers is None else workers
     source = _worker_source(db, tenant)
     if n > 1 and source is not None and rows >= 2 * segment:
-        report.in_workers += await verify_parallel.scan(check, source, rows, n, segment)
+        report.in_workers += await verify_parallel.scan(
+            check, source, rows, n, segment, lambda upto: _scan(db, tenant, check, upto)
+        )
     await _scan(db, tenant, check)
     if report.first_problem:
         return

@@ -2,13 +2,14 @@
 
 The per-row checks (two SHA-256s and the column comparison) are pure Python under the GIL, so
 one process tops out near 200k events/s. A large chain is cut into segments; worker processes
-(`verify_worker`, one per core up to four) each check every n-th segment against the stored
-hash of the row before it, and return the leaf hashes. This process takes the segments in seq
-order: it confirms each one starts from the digest the previous one ended with, feeds the
-leaves into the Merkle frontier and checks the signed checkpoints, exactly as the sequential
-path does. A segment with any problem, a break between segments or a failed worker ends the
-parallel pass; the sequential scan then continues from the last good row, so the first bad
-event is named by the same code whichever path found it.
+(`verify_worker`, one per core up to four) each check every n-th segment after the first
+against the stored hash of the row before it, and return the leaf hashes; this process checks
+the first segment itself while they start. It then takes the segments in seq order: confirms
+each one starts from the digest the previous one ended with, feeds the leaves into the Merkle
+frontier and checks the signed checkpoints, exactly as the sequential path does. A segment
+with any problem, a break between segments or a failed worker ends the parallel pass; the
+sequential scan then continues from the last good row, so the first bad event is named by the
+same code whichever path found it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,23 +109,32 @@ def _bounds(count: int, segment: int) -> list[tuple[int, int]]:
 
 
 async def scan(
-    check: _ChainCheck, hello: dict[str, Any], count: int, workers: int, segment: int
+    check: _ChainCheck,
+    hello: dict[str, Any],
+    count: int,
+    workers: int,
+    segment: int,
+    local: Callable[[int], Awaitable[None]],
 ) -> int:
-    """Check seqs 1..count of `check`'s tenant in worker processes, feeding `check` (a
-    verify._ChainCheck standing at seq 1) in order; returns how many events were taken. Stops
-    early, leaving `check` at the last good row, on any problem; the caller's sequential scan
-    goes on from there."""
-    bounds = _bounds(count, segment)
-    n = min(workers, len(bounds))
+    """Check seqs 1..count of `check`'s tenant, feeding `check` (a verify._ChainCheck standing
+    at seq 1) in order: the first segment here with `local(upto)` while the worker processes
+    start, the others in the workers. Returns how many events the workers' segments gave.
+    Stops early, leaving `check` at the last good row, on any problem; the caller's
+    sequential scan goes on from there."""
+    (_, first), *rest = _bounds(count, segment)
+    n = min(workers, len(rest))
     pool = [await _start(hello) for _ in range(n)]
     marks = check.marks
-    jobs = [{"after": a, "upto": u, "marks": [m for m in marks if a < m <= u]} for a, u in bounds]
+    jobs = [{"after": a, "upto": u, "marks": [m for m in marks if a < m <= u]} for a, u in rest]
     tasks = [asyncio.create_task(w.run(jobs[k::n])) for k, w in enumerate(pool)]
     try:
-        for i, (after, upto) in enumerate(bounds):
+        await local(first)
+        if check.report.first_problem is not None or check.expected != first + 1:
+            return 0
+        for i, (after, upto) in enumerate(rest):
             header, leaves = await pool[i % n].results.get()
             if not _continues(check, header, after, upto):
-                return after
+                return after - first
             checked = Checked(
                 [leaves[j : j + 32] for j in range(0, len(leaves), 32)],
                 {int(m) - after - 1: bytes.fromhex(d) for m, d in header["marks"].items()},
@@ -131,8 +142,8 @@ async def scan(
                 int(header["expected"]),
             )
             if not check.take(checked):
-                return after
-        return count
+                return after - first
+        return count - first
     finally:
         finished = all(t.done() for t in tasks)
         for t in tasks:

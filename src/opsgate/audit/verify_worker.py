@@ -18,6 +18,7 @@ read). A range with a problem is re-checked sequentially by the caller, which na
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,9 @@ import orjson
 from opsgate.audit.verify_rows import GENESIS, SQL, as_bytes, check_rows
 
 BATCH = 20_000
+# Small enough (~2.5 MB of rows) for the server to have the next batch on the way while this
+# one is checked.
+PG_BATCH = 4_000
 _START_SQL = "select hash from audit_events where tenant_id = {t} and seq = {seq}"
 Fetch = Callable[[int, int], Awaitable[list[Any]]]
 
@@ -37,18 +41,27 @@ def frame(header: dict[str, Any], leaves: bytes = b"") -> bytes:
     return len(head).to_bytes(4, "big") + head + leaves
 
 
-async def check_range(fetch: Fetch, start_prev: bytes, tenant: str, job: dict[str, Any]) -> bytes:
-    """One job: rows (after, upto] in batches, checked against the stored hash of `after`."""
+async def check_range(
+    fetch: Fetch, start_prev: bytes, tenant: str, job: dict[str, Any], batch: int = BATCH
+) -> bytes:
+    """One job: rows (after, upto] in batches, checked against the stored hash of `after`.
+
+    The next batch is requested before this one is checked, so on PostgreSQL the server
+    produces it (into the socket buffer) while this process hashes."""
     after, upto = int(job["after"]), int(job["upto"])
     marks = {int(m) for m in job.get("marks", ())}
     prev, expected = start_prev, after + 1
     leaves: list[bytes] = []
     at_marks: dict[str, str] = {}
     problem = False
-    while True:
-        rows = await fetch(expected - 1, upto)
+    pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(fetch(after, upto))
+    while pending is not None:
+        rows = await pending
+        pending = None
         if not rows:
             break
+        if len(rows) == batch:
+            pending = asyncio.ensure_future(fetch(rows[-1][0], upto))
         c = check_rows(rows, tenant, prev, expected)
         base = expected
         for m in marks:
@@ -59,6 +72,10 @@ async def check_range(fetch: Fetch, start_prev: bytes, tenant: str, job: dict[st
         if c.problem:
             problem = True
             break
+    if pending is not None:
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
     header = {
         "n": len(leaves),
         "start": start_prev.hex(),
@@ -106,7 +123,7 @@ async def _serve_pg(dsn: str, tenant: str, stdin: IO[bytes], out: IO[bytes]) -> 
     try:
         # The app role sees a tenant's rows only with this setting (row-level security).
         await conn.execute("select set_config('app.tenant_id', $1, false)", tenant)
-        sql = SQL.format(t="$1", after="$2", upto="$3", limit=BATCH)
+        sql = SQL.format(t="$1", after="$2", upto="$3", limit=PG_BATCH)
 
         async def fetch(after: int, upto: int) -> list[Any]:
             return list(await conn.fetch(sql, tenant, after, upto))
@@ -115,7 +132,7 @@ async def _serve_pg(dsn: str, tenant: str, stdin: IO[bytes], out: IO[bytes]) -> 
             after = int(job["after"])
             stored = await conn.fetchval(_START_SQL.format(t="$1", seq="$2"), tenant, after)
             start = GENESIS if after == 0 else _start(stored)
-            out.write(await check_range(fetch, start, tenant, job))
+            out.write(await check_range(fetch, start, tenant, job, PG_BATCH))
             out.flush()
     finally:
         await conn.close()
