@@ -15,7 +15,7 @@ class TelemetrySettings(BaseModel):
     # service.name on spans.
     service_name: str = "opsgate"
     # OTLP/HTTP endpoint, e.g. http://otel-collector:4318. Empty: spans are created
-    # (trace ids propagate) but nothing is exported.
+    # non-recording (trace ids propagate) and nothing is exported.
     otlp_endpoint: str = ""
     # Serve Prometheus metrics on /metrics.
     metrics_enabled: bool = True
