@@ -365,3 +365,47 @@ async def test_two_sqlite_writers_share_one_chain(settings: Settings) -> None:
             await log.close()
         for db in dbs:
             await db.dispose()
+
+
+def test_worker_count_follows_the_cores_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opsgate.audit import verify_parallel
+
+    for cores, want in (({0}, 1), ({0, 1}, 2), (set(range(16)), 4)):
+        monkeypatch.setattr(verify_parallel.os, "sched_getaffinity", lambda _pid, c=cores: c)
+        assert verify_parallel.worker_count() == want
+
+
+async def test_worker_pipes_never_deadlock_and_an_abandoned_worker_is_reaped(
+    audit_env: tuple[Database, AuditLog, Signer],
+) -> None:
+    """Job lines and results both larger than a pipe: the jobs are written while results
+    are read (writing them all first deadlocked once a worker blocked on its output), and a
+    worker left blocked mid-output is killed and reaped without hanging."""
+    from opsgate.audit import verify as verify_mod
+    from opsgate.audit import verify_parallel
+
+    db, log, _signer = audit_env
+    await _fill(log, 600)
+    hello = verify_mod._worker_source(db, "default")
+    assert hello is not None
+    job = {"after": 0, "upto": 600, "marks": list(range(1, 601)), "pad": "x" * 200_000}
+    w = await verify_parallel._start(hello)
+    task = asyncio.create_task(w.run([job] * 4))
+    async with asyncio.timeout(20):
+        results = [await w.results.get() for _ in range(4)]
+        await task
+        await w.stop(kill=False)
+    assert [(h["n"], h["problem"], len(h["marks"]), len(leaves)) for h, leaves in results] == [
+        (600, False, 600, 600 * 32)
+    ] * 4
+    # abandoned after one result, with more on the way: stop must not hang
+    w = await verify_parallel._start(hello)
+    task = asyncio.create_task(w.run([job] * 8))
+    async with asyncio.timeout(20):
+        await w.results.get()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await w.stop(kill=True)
+    assert w.proc.returncode is not None

@@ -51,7 +51,11 @@ async def audit_list_events(
 async def audit_verify(p: Reader, rt: RuntimeDep) -> dict[str, Any]:
     log = _log(rt)
     await log.flush()
-    report = await verify(rt.db, [p.tenant], {log.signer.key_id: log.signer.public_hex()})
+    # One process: an API call must not take every core (and, on PostgreSQL, connections
+    # outside the pool) from the traffic this server is serving. The CLI verifies in parallel.
+    report = await verify(
+        rt.db, [p.tenant], {log.signer.key_id: log.signer.public_hex()}, workers=1
+    )
     return report.as_dict()
 
 

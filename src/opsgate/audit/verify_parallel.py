@@ -15,10 +15,10 @@ same code whichever path found it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -36,16 +36,13 @@ _MAX_WORKERS = 4
 
 
 def worker_count() -> int:
-    return max(1, min(os.cpu_count() or 1, _MAX_WORKERS))
-
-
-def _env() -> dict[str, str]:
-    # The worker imports opsgate from wherever this process did (an editable install, or a
-    # source tree on PYTHONPATH).
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
+    """One worker per core this process may run on (a process pinned to some cores gets
+    fewer than the machine has; a container's CPU quota is not seen here), at most four."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_WORKERS))
 
 
 async def _read(stdout: asyncio.StreamReader) -> Result:
@@ -62,13 +59,21 @@ class _Worker:
         # long the chain, and workers never wait on each other (each has its own queue).
         self.results: asyncio.Queue[Result] = asyncio.Queue(maxsize=2)
 
+    async def _send(self, jobs: list[dict[str, Any]]) -> None:
+        # Its own task: a long job list fills the pipe, and the worker reads the next job
+        # only after its result has been read (one task doing both would deadlock).
+        stdin = self.proc.stdin
+        assert stdin is not None
+        for job in jobs:
+            stdin.write(orjson.dumps(job) + b"\n")
+            await stdin.drain()
+        stdin.close()
+
     async def run(self, jobs: list[dict[str, Any]]) -> None:
         proc = self.proc
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdout is not None
+        sender = asyncio.create_task(self._send(jobs))
         try:
-            proc.stdin.write(b"".join(orjson.dumps(j) + b"\n" for j in jobs))
-            await proc.stdin.drain()
-            proc.stdin.close()
             for _ in jobs:
                 result = await _read(proc.stdout)
                 await self.results.put(result)
@@ -76,28 +81,43 @@ class _Worker:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             await self.results.put(({"error": type(exc).__name__}, b""))
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await sender
 
     async def stop(self, kill: bool) -> None:
-        """Reap the process; an abandoned worker may be blocked writing a result: kill it."""
-        if self.proc.returncode is None:
-            if kill:
-                self.proc.kill()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        """Reap the process; an abandoned worker may be blocked writing a result: kill it.
+        Its output is read to the end first: the process transport reports the exit only
+        once every pipe is closed, and a paused pipe never sees its end."""
+        proc = self.proc
+        if kill and proc.returncode is None:
+            proc.kill()
+        if proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.close()
+        try:
+            async with asyncio.timeout(5):
+                if proc.stdout is not None:
+                    while await proc.stdout.read(1 << 20):
+                        pass
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            if proc.stdout is not None:
+                while await proc.stdout.read(1 << 20):
+                    pass
+            await proc.wait()
 
 
 async def _start(hello: dict[str, Any]) -> _Worker:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # no current directory on the worker's import path
         "-m",
         "opsgate.audit.verify_worker",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,  # errors come back as frames, without secrets
-        env=_env(),
     )
     assert proc.stdin is not None
     proc.stdin.write(orjson.dumps(hello) + b"\n")  # carries the DSN: a pipe, never argv
@@ -123,11 +143,18 @@ async def scan(
     sequential scan goes on from there."""
     (_, first), *rest = _bounds(count, segment)
     n = min(workers, len(rest))
-    pool = [await _start(hello) for _ in range(n)]
     marks = check.marks
     jobs = [{"after": a, "upto": u, "marks": [m for m in marks if a < m <= u]} for a, u in rest]
-    tasks = [asyncio.create_task(w.run(jobs[k::n])) for k, w in enumerate(pool)]
+    pool: list[_Worker] = []
+    tasks: list[asyncio.Task[None]] = []
     try:
+        try:
+            for _ in range(n):
+                pool.append(await _start(hello))
+        except OSError as exc:  # no processes or descriptors left: check it all here
+            log.warning("audit.verify.worker_failed", error=type(exc).__name__)
+            return 0
+        tasks = [asyncio.create_task(w.run(jobs[k::n])) for k, w in enumerate(pool)]
         await local(first)
         if check.report.first_problem is not None or check.expected != first + 1:
             return 0

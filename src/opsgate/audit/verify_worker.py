@@ -62,6 +62,7 @@ async def check_range(
             break
         if len(rows) == batch:
             pending = asyncio.ensure_future(fetch(rows[-1][0], upto))
+            await asyncio.sleep(0)  # let it send the query before this batch is hashed
         c = check_rows(rows, tenant, prev, expected)
         base = expected
         for m in marks:

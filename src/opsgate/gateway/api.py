@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.background import BackgroundTask
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from opsgate.errors import BadRequest, NotFound, OpsGateError, Unavailable
 from opsgate.gateway.call import GatewayCall
@@ -81,9 +81,20 @@ def _new_call(
     )
 
 
-async def _observe(p: Pipeline, call: GatewayCall) -> None:
-    # async: Starlette would run a plain function on its thread pool
-    p.observe(call)
+class _ObservedResponse(Response):
+    """A JSON response whose call's metrics and span attributes are recorded once the body
+    is sent (still inside the request's server span, which the middleware ends after the app
+    returns), or if sending fails."""
+
+    def __init__(self, content: bytes, headers: dict[str, str], p: Pipeline, call: GatewayCall):
+        super().__init__(content, media_type="application/json", headers=headers)
+        self.pipeline, self.call = p, call
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.pipeline.observe(self.call)
 
 
 async def _run(
@@ -114,15 +125,14 @@ async def _run(
         call.status, call.outcome = 500, "error"
         await p.finish(call)
         raise
+    try:
+        content = orjson.dumps(render(body))
+    except BaseException:
+        call.status, call.outcome = 500, "error"
+        await p.finish(call)
+        raise
     await p.finish(call, observe=False)
-    # Metrics and span attributes after the body is on its way (still inside the request's
-    # server span, which the middleware ends after the app returns).
-    return Response(
-        orjson.dumps(render(body)),
-        media_type="application/json",
-        headers={ROUTE_HEADER: call.trace.header()},
-        background=BackgroundTask(_observe, p, call),
-    )
+    return _ObservedResponse(content, {ROUTE_HEADER: call.trace.header()}, p, call)
 
 
 async def gateway_chat_completions(request: Request) -> Response:

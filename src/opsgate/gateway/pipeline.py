@@ -251,11 +251,11 @@ class Pipeline:
         except Exception:
             log.exception("quota settle failed", model=call.model_name)
         call.latency = time.perf_counter() - call.started
+        if observe:
+            self.observe(call)
         if call.plan is not None:
             self.gov.usage.record(self._usage_event(call, call.latency))
         await self.gov.audit.emit(self._audit_event(call, call.latency))
-        if observe:
-            self.observe(call)
 
     def observe(self, call: GatewayCall) -> None:
         """Prometheus metrics and the GenAI attributes on the request's span."""

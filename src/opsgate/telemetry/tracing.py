@@ -17,8 +17,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
-    Decision,
     ParentBased,
     Sampler,
     SamplingResult,
@@ -49,8 +49,10 @@ class WhenConsumed(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        if not self.recording:
-            return SamplingResult(Decision.DROP)
+        if not self.recording:  # ALWAYS_OFF keeps the parent's tracestate
+            return ALWAYS_OFF.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
         return self._on.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
