@@ -31,21 +31,28 @@ from opsgate.audit.settings import AuditSettings
 from opsgate.audit.signing import Signer, checkpoint_message
 from opsgate.audit.sinks import AuditSink, export_line
 from opsgate.db.engine import Database
-from opsgate.db.sqlite_writer import SqliteBatchWriter, bind_processor, database_file
+from opsgate.db.sqlite_writer import (
+    SqliteBatchWriter,
+    bind_processor,
+    database_file,
+    qmark_insert,
+)
 from opsgate.telemetry.logging import get_logger
 
 log = get_logger("opsgate.audit")
 
 
 _EVENTS = cast("Table", AuditEvent.__table__)
-# The same rows as the ORM writes, for the SQLite writer's own connection.
-_SQLITE_EVENTS = (
-    "insert into audit_events (tenant_id, seq, id, ts, actor, action, resource, outcome, "
-    "trace_id, data, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SQLITE_CHECKPOINTS = (
-    "insert into audit_checkpoints (tenant_id, size, root, last_hash, ts, key_id, signature, "
-    "frontier) values (?, ?, ?, ?, ?, ?, ?, ?)"
+# The same rows as the ORM writes, for the SQLite writer's own connection (tuples in these
+# column orders: see _commit_sqlite).
+_SQLITE_EVENTS = qmark_insert(
+    _EVENTS,
+    ("tenant_id", "seq", "id", "ts", "actor", "action", "resource", "outcome", "trace_id",
+     "data", "hash"),
+)  # fmt: skip
+_SQLITE_CHECKPOINTS = qmark_insert(
+    cast("Table", AuditCheckpoint.__table__),
+    ("tenant_id", "size", "root", "last_hash", "ts", "key_id", "signature", "frontier"),
 )
 
 
@@ -95,7 +102,7 @@ class AuditLog:
         path = database_file(db.url) if db.is_sqlite else None
         self._sqlite = SqliteBatchWriter(path, "audit") if path else None
         # Timestamps as SQLAlchemy stores them in SQLite, so the writer's rows read back alike.
-        self._sqlite_ts = bind_processor(_EVENTS.c.ts, db.engine.dialect)
+        self._sqlite_ts = bind_processor(_EVENTS.c.ts, db.engine.dialect) or (lambda v: v)
         reg = registry or CollectorRegistry()
         self.m_events = Counter("opsgate_audit_events", "Audit events committed", registry=reg)
         self.m_queue = Gauge("opsgate_audit_queue_depth", "Audit events waiting", registry=reg)

@@ -20,6 +20,7 @@ from opsgate.audit.models import AuditCheckpoint, AuditEvent
 from opsgate.audit.signing import checkpoint_message, verify_signature
 from opsgate.audit.verify_rows import SQL, Checked, check_rows
 from opsgate.db.engine import Database
+from opsgate.db.sqlite_writer import database_file
 
 _BATCH = 20_000
 _MAX_SEQ = 2**62
@@ -28,8 +29,6 @@ _MAX_SEQ = 2**62
 SEGMENT = 12_500
 
 __all__ = ["Problem", "Report", "verify", "verify_tenant"]
-
-_COLUMNS = ("seq", "id", "actor", "action", "resource", "outcome")
 
 
 @dataclass
@@ -164,13 +163,10 @@ def _sqlite_scan_from(path: str, tenant: str, check: _ChainCheck, upto: int) -> 
 
 def _worker_source(db: Database, tenant: str) -> dict[str, str] | None:
     """Where a worker process reads the chain from; None for an in-memory database."""
-    url = db.engine.url
     if db.is_sqlite:
-        path = url.database or ""
-        if path in ("", ":memory:") or path.startswith("file:"):
-            return None
-        return {"tenant": tenant, "sqlite": path}
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        path = database_file(db.url)
+        return None if path is None else {"tenant": tenant, "sqlite": path}
+    dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return {"tenant": tenant, "dsn": dsn}
 
 

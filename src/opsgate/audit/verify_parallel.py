@@ -22,14 +22,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 
 from opsgate.audit.verify_rows import Checked
+from opsgate.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from opsgate.audit.verify import _ChainCheck
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Result = tuple[dict[str, Any], bytes]
 _MAX_WORKERS = 4
@@ -87,9 +87,7 @@ class _Worker:
                 await sender
 
     async def stop(self, kill: bool) -> None:
-        """Reap the process; an abandoned worker may be blocked writing a result: kill it.
-        Its output is read to the end first: the process transport reports the exit only
-        once every pipe is closed, and a paused pipe never sees its end."""
+        """Reap the process; an abandoned worker may be blocked writing a result: kill it."""
         proc = self.proc
         if kill and proc.returncode is None:
             proc.kill()
@@ -97,16 +95,18 @@ class _Worker:
             proc.stdin.close()
         try:
             async with asyncio.timeout(5):
-                if proc.stdout is not None:
-                    while await proc.stdout.read(1 << 20):
-                        pass
-                await proc.wait()
+                await self._reap()
         except TimeoutError:
             proc.kill()
-            if proc.stdout is not None:
-                while await proc.stdout.read(1 << 20):
-                    pass
-            await proc.wait()
+            await self._reap()
+
+    async def _reap(self) -> None:
+        # Output is read to the end first: the process transport reports the exit only once
+        # every pipe is closed, and a paused pipe never sees its end.
+        if self.proc.stdout is not None:
+            while await self.proc.stdout.read(1 << 20):
+                pass
+        await self.proc.wait()
 
 
 async def _start(hello: dict[str, Any]) -> _Worker:

@@ -33,7 +33,8 @@ BATCH = 20_000
 # one is checked.
 PG_BATCH = 4_000
 _START_SQL = "select hash from audit_events where tenant_id = {t} and seq = {seq}"
-Fetch = Callable[[int, int], Awaitable[list[Any]]]
+Fetch = Callable[[int, int], Awaitable[list[Any]]]  # rows (after, upto], at most one batch
+Stored = Callable[[int], Awaitable[Any]]  # the stored hash of one row, or None
 
 
 def frame(header: dict[str, Any], leaves: bytes = b"") -> bytes:
@@ -88,31 +89,37 @@ async def check_range(
     return frame(header, b"".join(leaves))
 
 
-def _next_job(stdin: IO[bytes]) -> dict[str, Any] | None:
-    line = stdin.readline()
-    return orjson.loads(line) if line.strip() else None  # EOF: the caller is done
-
-
-def _start(stored: Any) -> bytes:
-    # A missing row `after` gets a digest no row can chain to: the range then reports a
-    # problem and the caller re-checks it sequentially, which names the gap.
-    return as_bytes(stored) if stored is not None else b"\xff" * 32
+async def _serve(
+    fetch: Fetch, stored: Stored, tenant: str, batch: int, stdin: IO[bytes], out: IO[bytes]
+) -> None:
+    """Answer jobs until the caller closes stdin; `stored(seq)` is the stored hash of a row."""
+    while line := stdin.readline().strip():
+        job = orjson.loads(line)
+        after = int(job["after"])
+        start = GENESIS
+        if after:
+            # A missing row `after` gets a digest no row can chain to: the range then reports
+            # a problem and the caller re-checks it sequentially, which names the gap.
+            found = await stored(after)
+            start = as_bytes(found) if found is not None else b"\xff" * 32
+        out.write(await check_range(fetch, start, tenant, job, batch))
+        out.flush()
 
 
 async def _serve_sqlite(path: str, tenant: str, stdin: IO[bytes], out: IO[bytes]) -> None:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     sql = SQL.format(t="?", after="?", upto="?", limit=BATCH)
+    start_sql = _START_SQL.format(t="?", seq="?")
 
     async def fetch(after: int, upto: int) -> list[Any]:
         return con.execute(sql, (tenant, after, upto)).fetchall()
 
+    async def stored(seq: int) -> Any:
+        row = con.execute(start_sql, (tenant, seq)).fetchone()
+        return row[0] if row else None
+
     try:
-        while (job := _next_job(stdin)) is not None:
-            after = int(job["after"])
-            row = con.execute(_START_SQL.format(t="?", seq="?"), (tenant, after)).fetchone()
-            start = GENESIS if after == 0 else _start(row[0] if row else None)
-            out.write(await check_range(fetch, start, tenant, job))
-            out.flush()
+        await _serve(fetch, stored, tenant, BATCH, stdin, out)
     finally:
         con.close()
 
@@ -121,20 +128,19 @@ async def _serve_pg(dsn: str, tenant: str, stdin: IO[bytes], out: IO[bytes]) -> 
     import asyncpg  # type: ignore[import-untyped]  # only PostgreSQL workers need it
 
     conn = await asyncpg.connect(dsn)
+    sql = SQL.format(t="$1", after="$2", upto="$3", limit=PG_BATCH)
+    start_sql = _START_SQL.format(t="$1", seq="$2")
+
+    async def fetch(after: int, upto: int) -> list[Any]:
+        return list(await conn.fetch(sql, tenant, after, upto))
+
+    async def stored(seq: int) -> Any:
+        return await conn.fetchval(start_sql, tenant, seq)
+
     try:
         # The app role sees a tenant's rows only with this setting (row-level security).
         await conn.execute("select set_config('app.tenant_id', $1, false)", tenant)
-        sql = SQL.format(t="$1", after="$2", upto="$3", limit=PG_BATCH)
-
-        async def fetch(after: int, upto: int) -> list[Any]:
-            return list(await conn.fetch(sql, tenant, after, upto))
-
-        while (job := _next_job(stdin)) is not None:
-            after = int(job["after"])
-            stored = await conn.fetchval(_START_SQL.format(t="$1", seq="$2"), tenant, after)
-            start = GENESIS if after == 0 else _start(stored)
-            out.write(await check_range(fetch, start, tenant, job, PG_BATCH))
-            out.flush()
+        await _serve(fetch, stored, tenant, PG_BATCH, stdin, out)
     finally:
         await conn.close()
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table, insert
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect, make_url
 
 from opsgate.db.engine import SQLITE_PRAGMAS
@@ -29,10 +30,19 @@ from opsgate.db.engine import SQLITE_PRAGMAS
 Statements = Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
 
 
-def bind_processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:
+def bind_processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """SQLAlchemy's own conversion of a value for `column` (e.g. a datetime for SQLite), so
-    rows written here read back exactly like rows written through the ORM."""
-    return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+    rows written here read back exactly like rows written through the ORM; None when the
+    value goes in as it is."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def qmark_insert(table: Table, columns: Sequence[str]) -> str:
+    """SQLAlchemy's own SQLite INSERT into `table`, one `?` per column in `columns` order."""
+    compiled = insert(table).compile(dialect=sqlite.dialect(), column_keys=list(columns))
+    if list(compiled.positiontup or ()) != list(columns):
+        raise ValueError(f"{table.name}: columns {columns} are not all in the table")
+    return str(compiled)
 
 
 def database_file(url: str) -> str | None:

@@ -111,6 +111,7 @@ async def _run(
             body = await until_disconnect(request.receive, p.embed(call))
         else:
             body = await until_disconnect(request.receive, p.complete(call))
+        content = orjson.dumps(render(body))
     except OpsGateError as err:
         if call.plan is not None:
             err.headers = {**err.headers, ROUTE_HEADER: call.trace.header()}
@@ -121,12 +122,6 @@ async def _run(
         call.reasons.append("client disconnected; upstream call cancelled")
         await p.finish(call)
         return Response(status_code=499)
-    except BaseException:
-        call.status, call.outcome = 500, "error"
-        await p.finish(call)
-        raise
-    try:
-        content = orjson.dumps(render(body))
     except BaseException:
         call.status, call.outcome = 500, "error"
         await p.finish(call)

@@ -21,10 +21,14 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects import sqlite
 
 from opsgate.db.engine import Database
-from opsgate.db.sqlite_writer import SqliteBatchWriter, database_file
+from opsgate.db.sqlite_writer import (
+    SqliteBatchWriter,
+    bind_processor,
+    database_file,
+    qmark_insert,
+)
 from opsgate.gateway.usage.models import UsageRow
 from opsgate.gateway.usage.settings import UsageSettings
 from opsgate.telemetry.logging import get_logger
@@ -40,10 +44,7 @@ CLOSE_SECONDS = 10.0
 # per row, for nothing (rows are plain dicts, each with its tenant set).
 _ROWS = cast("Table", UsageRow.__table__)
 _COLUMNS = [c.name for c in _ROWS.columns]
-# SQLAlchemy's own SQLite INSERT (qmark placeholders, in _COLUMNS order).
-_SQLITE_COMPILED = insert(_ROWS).compile(dialect=sqlite.dialect(), column_keys=_COLUMNS)
-_SQLITE_INSERT = str(_SQLITE_COMPILED)
-assert _SQLITE_COMPILED.positiontup == _COLUMNS
+_SQLITE_INSERT = qmark_insert(_ROWS, _COLUMNS)
 
 
 @dataclass(slots=True)
@@ -139,11 +140,10 @@ class UsageRecorder:
         # (opsgate.db.sqlite_writer); values converted as SQLAlchemy would for each column.
         path = database_file(db.url) if db.is_sqlite else None
         self._sqlite = SqliteBatchWriter(path, "usage") if path else None
-        dialect = db.engine.dialect
         self._convert = [
             (i, proc)
             for i, c in enumerate(_ROWS.columns)
-            if (proc := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+            if (proc := bind_processor(c, db.engine.dialect)) is not None
         ]
         reg = registry if registry is not None else CollectorRegistry()
         self._count = Counter(
