@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsgate import __version__, health
 from opsgate.http.context import RequestContextMiddleware
 from opsgate.http.guards import BodyLimit, HostOriginGuard
 from opsgate.http.handlers import install_handlers
+from opsgate.http.lane import ModelCallLane
 from opsgate.runtime import Runtime
 from opsgate.settings import Settings
 from opsgate.telemetry.gc import GcPauses, settle_heap
@@ -42,6 +44,20 @@ def allowed_hosts(settings: Settings) -> set[str]:
         if netloc:
             hosts.add(netloc)
     return hosts
+
+
+class OpsGateApp(FastAPI):
+    """FastAPI, with the model-call lane in front (opsgate.http.lane)."""
+
+    lane: ModelCallLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.lane
+        if lane is not None and lane.handles(scope):
+            scope["app"] = self
+            await lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -75,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             await rt.close()
             log.info("opsgate stopped")
 
-    app = FastAPI(
+    app = OpsGateApp(
         title="OpsGate",
         version=__version__,
         lifespan=lifespan,
@@ -88,16 +104,32 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.append(Route("/mcp", endpoint=_McpRoute(app)))
     for router in _domain_routers():
         app.include_router(router)
-    app.router.routes[:0] = _model_call_routes()
+    model_calls = _model_call_routes()
+    # Still in the route list: other methods on these paths get the ordinary 405.
+    app.router.routes[:0] = model_calls
 
-    # Outermost last: context (ids, spans) wraps guards, which wrap the app.
-    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
-    app.add_middleware(
-        HostOriginGuard,
-        allowed_hosts=allowed_hosts(settings),
-        allowed_origins=set(settings.server.allowed_origins),
-    )
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, tracing=tracing)
+    # The edge middleware, outermost first: context (ids, spans) wraps the guards, which wrap
+    # the app. Every request passes through it, model calls included.
+    edge: list[tuple[Any, dict[str, Any]]] = [
+        (RequestContextMiddleware, {"metrics": metrics, "tracing": tracing}),
+        (
+            HostOriginGuard,
+            {
+                "allowed_hosts": allowed_hosts(settings),
+                "allowed_origins": set(settings.server.allowed_origins),
+            },
+        ),
+        (BodyLimit, {"max_bytes": settings.server.max_body_bytes}),
+    ]
+    for cls, kwargs in reversed(edge):
+        app.add_middleware(cls, **kwargs)
+
+    def wrap(inner: ASGIApp) -> ASGIApp:
+        for cls, kwargs in reversed(edge):
+            inner = cls(inner, **kwargs)
+        return inner
+
+    app.lane = ModelCallLane(model_calls, wrap, app.exception_handlers)
     return app
 
 
@@ -116,7 +148,7 @@ def _resource_metadata_url(settings: Settings) -> str:
     return base.rstrip("/") + "/.well-known/oauth-protected-resource"
 
 
-def _model_call_routes() -> list[BaseRoute]:
+def _model_call_routes() -> list[Route]:
     """The gateway's model-call endpoints: nearly all traffic, so matched first."""
     from opsgate.gateway.api import model_call_routes
 
