@@ -351,3 +351,21 @@ async def test_stream_abandoned_midway_closes_the_connection() -> None:
         stream.finish()
         await asyncio.wait_for(srv.closed_by_peer.wait(), 2)
         await c.aclose()
+
+
+def test_works_on_uvloop() -> None:
+    """The server runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    async def main() -> None:
+        async with serve(answer(b'{"u":1}')) as srv:
+            c = client()
+            for _ in range(2):
+                assert await c.post_json(srv.url, b"{}", H, 5) == b'{"u":1}'
+            stream = await c.open_stream(srv.url, b"{}", H, 5)
+            assert b"".join([x async for x in stream.chunks()]) == b'{"u":1}'
+            stream.finish()
+            assert srv.connections == 1
+            await c.aclose()
+
+    uvloop.run(main())
