@@ -43,16 +43,14 @@ LOW_RATE = 50.0
 # What the profile (py-spy) and ablations of this machine showed; kept with the numbers.
 NOTES = [
     "",
-    "Where OpsGate's time goes now (py-spy at max load under wrk, 2026-12-01, share of the "
-    "process's samples): the policy decision ~10% (regorus evaluation ~8%); the upstream "
-    "call through aiohttp ~6%; guard ~4% (prompt scan plus response restore); quota ~2%; "
-    "audit (event encoding on the loop ~2%, the SQLite writer thread including its fsync); "
-    "usage ~2%; span start ~1.5%; the rest is uvicorn, Starlette and the shared middleware "
-    "(request id, Host/body guards, the server span) and the event loop. At 200 RPS each "
-    "request costs about twice the CPU it costs at full load (1.2-1.3 ms vs ~0.6 ms user "
-    "time, measured from /proc): the core idles between requests and every commit carries "
-    "one or two events; the in-server time at 200 RPS is ~1.0 ms p50, of which the call to "
-    "the mock is ~0.4 ms and the steps before it ~0.23 ms.",
+    "Where OpsGate's time goes now (py-spy at max load under wrk, 2026-12-01 evening, share "
+    "of the samples holding the GIL): the policy decision ~12% (regorus evaluation ~8%); "
+    "uvicorn ~10%; the event loop ~8%; the edge middleware (request id, span, Host and body "
+    "guards) ~5%; audit ~5% (event encoding on the loop, the SQLite writer thread); guard "
+    "~4%; the upstream call ~5% (it was ~15% through aiohttp); pydantic validation of the "
+    "request and the audit event ~3%; span start ~3%. At 200 RPS each request costs about "
+    "twice the CPU it costs at full load: the core idles between requests and every commit "
+    "carries one or two events.",
     "Tail latency: the p99 of 85 ms was the cyclic garbage collector. A gc callback trace "
     "showed ~20 full collections per 10k requests of 50-370 ms each over the ~250k objects "
     "created at start-up; with the young collections the collector took ~20% of the CPU. "
@@ -81,6 +79,21 @@ NOTES = [
     "commit: CPU per request at 200 RPS -7% (1.24-1.30 vs 1.34-1.38 ms), added p50 "
     "-0.07 ms. Max RPS is now measured with wrk (Debian package) for both systems; the "
     "asyncio driver measured 1446 for OpsGate in the morning run.",
+    "Changes for the 2026-12-01 evening run: (1) model-call POSTs take a lane past FastAPI's "
+    "and Starlette's generic per-request layers (server-error, exception, body-limit, "
+    "telemetry and exit-stack middleware, router, request_response) with the same edge "
+    "middleware and exception handlers (opsgate.http.lane): -6% CPU per request in process "
+    "(1390 vs 1477 us, medians of 21 alternating blocks). (2) Upstream calls through a small "
+    "HTTP/1.1 client on asyncio and httptools (opsgate.gateway.upstream_http) instead of "
+    "aiohttp: 122 vs 297 us of CPU per call with 16 in flight against the same mock, and a "
+    "lower idle-call latency; pyreqwest (Rust) measured 150 us but could not abort a "
+    "cancelled call. Together, wrk at max load, old (b86327a) and new servers alternating "
+    "five times in one run: 403 vs 532 RPS (medians; every pair favoured the new code, "
+    "1.03-1.31x).",
+    "Noise: the machine of the evening run was ~2.5x slower than the morning's (the mock "
+    "alone 3.9-4.5k RPS; OpsGate at b86327a 350-800 RPS over the session where it measured "
+    "1751 in the morning; a bare regorus evaluation 59 us vs 32 us). Only the ratios of a run "
+    "compare across runs.",
 ]
 
 
@@ -345,6 +358,22 @@ def write_docs(lines: list[str]) -> None:
     path.write_text(text)
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(stolen, total) CPU ticks of the machine so far, from /proc/stat ((0, 0) elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int]) -> str:
+    """The share of CPU time the hypervisor gave other guests since `before`."""
+    after = cpu_ticks()
+    total = after[1] - before[1]
+    return f"{100 * (after[0] - before[0]) / total:.1f}%" if total > 0 else "n/a"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="bench gateway")
     ap.add_argument("--quick", action="store_true")
@@ -360,15 +389,19 @@ def main() -> None:
     started = time.time()
     mock_cmd = [python(), "-m", "bench.gateway_mock", "--port", str(mock_port)]
     with process(mock_cmd, mock_port, logs / "mock.log", core=0):
+        t0 = cpu_ticks()
         direct = direct_row(mock, c)
         rows = [run_opsgate(mock, c, logs)]
+        steal = [f"mock and OpsGate {steal_share(t0)}"]
         note = ""
         if not (args.smoke or args.no_litellm):
+            t1 = cpu_ticks()
             lite = run_litellm(mock, c, logs)
             if lite is None:
                 note = f"LiteLLM ({LITELLM_PIN}) could not be installed; OpsGate numbers alone."
             else:
                 rows.append(lite)
+                steal.append(f"LiteLLM {steal_share(t1)}")
     lines = [
         f"Machine: 2 cores, date {time.strftime('%Y-%m-%d', time.gmtime())}. "
         f"`uv run python -m bench gateway"
@@ -381,7 +414,8 @@ def main() -> None:
         f"64 connections, {c.max_seconds} s, closed loop. OpsGate runs with API-key auth, "
         "quotas (every dimension reserved and settled), the guard, audit and metrics on, "
         "and tracing as shipped (no exporter configured: spans non-recording, trace ids "
-        "propagated); LiteLLM with its master key.",
+        "propagated); LiteLLM with its master key. CPU time the hypervisor gave other "
+        f"guests (steal, /proc/stat) during each phase: {', '.join(steal)}.",
         "",
         *table(direct, rows),
         "",

@@ -84,6 +84,10 @@ class GuardService:
         self.ner_note = ner_note
         self.base = self._build([], "default")
         self._cache: dict[str, _Cached] = {}
+        # One rule load per tenant at a time; bumped generations discard loads that a rule
+        # change overtook.
+        self._loading: dict[str, asyncio.Future[Guard]] = {}
+        self._generation: dict[str, int] = {}
         self._watch: asyncio.Task[None] | None = None
 
     @classmethod
@@ -113,7 +117,12 @@ class GuardService:
 
     async def _watch_rules(self, bus: EventBus) -> None:
         async for event in bus.subscribe(RULES_TOPIC):
-            self._cache.pop(str(event.get("tenant", "")), None)
+            self._invalidate(str(event.get("tenant", "")))
+
+    def _invalidate(self, tenant: str) -> None:
+        self._cache.pop(tenant, None)
+        self._loading.pop(tenant, None)
+        self._generation[tenant] = self._generation.get(tenant, 0) + 1
 
     def ready(self) -> str:
         return "ok"
@@ -131,14 +140,37 @@ class GuardService:
         hit = self._cache.get(tenant)
         if hit is not None and hit.expires > now:
             return hit.guard
+        # Callers arriving while the rules are read share that one read (under load, every
+        # request in that window used to query the database again); an expired entry keeps
+        # serving until the read is done.
+        loading = self._loading.get(tenant)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(tenant, hit))
+            self._loading[tenant] = loading
+            loading.add_done_callback(lambda f: self._loaded(tenant, f))
+        if hit is not None and not loading.done():
+            return hit.guard
+        return await asyncio.shield(loading)
+
+    def _loaded(self, tenant: str, done: asyncio.Future[Guard]) -> None:
+        if self._loading.get(tenant) is done:
+            del self._loading[tenant]
+        if not done.cancelled():
+            done.exception()  # retrieved: the callers that awaited it may all have gone
+
+    async def _load(self, tenant: str, hit: _Cached | None) -> Guard:
+        generation = self._generation.get(tenant, 0)
         custom = await self.custom_rules(tenant)
         fp = orjson.dumps([r.model_dump() for r in custom], option=orjson.OPT_SORT_KEYS)
-        expires = now + self.settings.rules_cache_seconds
+        expires = time.monotonic() + self.settings.rules_cache_seconds
         if hit is not None and hit.fingerprint == fp:
-            hit.expires = expires
-            return hit.guard
-        guard = self.base if not custom else await asyncio.to_thread(self._build, custom, tenant)
-        self._cache[tenant] = _Cached(expires, fp, guard)
+            guard = hit.guard
+        else:
+            guard = (
+                self.base if not custom else await asyncio.to_thread(self._build, custom, tenant)
+            )
+        if self._generation.get(tenant, 0) == generation:
+            self._cache[tenant] = _Cached(expires, fp, guard)
         return guard
 
     async def custom_rules(self, tenant: str) -> list[CustomRule]:
@@ -238,7 +270,7 @@ class GuardService:
             return [CustomRule.model_validate_json(r.spec) for r in rows]
 
     async def _announce(self, tenant: str, actor: str, action: str, names: list[str]) -> None:
-        self._cache.pop(tenant, None)
+        self._invalidate(tenant)
         if self.bus is not None:
             await self.bus.publish(RULES_TOPIC, {"tenant": tenant})
         if self.audit is not None:
