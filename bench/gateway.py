@@ -94,6 +94,9 @@ NOTES = [
     "alone 3.9-4.5k RPS; OpsGate at b86327a 350-800 RPS over the session where it measured "
     "1751 in the morning; a bare regorus evaluation 59 us vs 32 us). Only the ratios of a run "
     "compare across runs.",
+    "An earlier full run the same evening (before the guard rule-cache change, steal not yet "
+    "recorded, the mock alone at p50 2.27 ms) measured OpsGate 528 RPS vs LiteLLM 50 (10.5x), "
+    "added p50 15.45 / p99 200.78 ms at 200 RPS (queueing on a starved core) and RSS +0.8%.",
 ]
 
 
