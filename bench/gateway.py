@@ -94,6 +94,12 @@ NOTES = [
     "alone 3.9-4.5k RPS; OpsGate at b86327a 350-800 RPS over the session where it measured "
     "1751 in the morning; a bare regorus evaluation 59 us vs 32 us). Only the ratios of a run "
     "compare across runs.",
+    "Added latency, old (b86327a) vs new, same run, 200 RPS open loop, 2000 requests per "
+    "block, 4 alternating pairs (2026-12-01 evening, slow machine; the mock alone p50 1.87 "
+    "ms): OpsGate p50 4.86 -> 4.11 ms and p99 15.98 -> 10.00 ms (medians), i.e. added p50 "
+    "2.99 -> 2.24 ms (-25%, every pair), added p99 12.9 -> 7.0 ms. On the morning's quiet "
+    "machine the old code added 1.06-1.08 ms p50; the same reduction would bring that to ~0.8"
+    " ms, which this machine could not confirm.",
     "An earlier full run the same evening (before the guard rule-cache change, steal not yet "
     "recorded, the mock alone at p50 2.27 ms) measured OpsGate 528 RPS vs LiteLLM 50 (10.5x), "
     "added p50 15.45 / p99 200.78 ms at 200 RPS (queueing on a starved core) and RSS +0.8%.",
