@@ -93,6 +93,17 @@ def answer(body: bytes, status: str = "200 OK", headers: str = "") -> Reply:
 H = {"content-type": "application/json", "authorization": "Bearer sk-test"}
 
 
+async def failed_code(url: str) -> str:
+    """The error code of one call to `url` on a fresh client (which must fail)."""
+    c = client()
+    try:
+        with pytest.raises(UpstreamError) as err:
+            await c.post_json(url, b"{}", H, 5)
+        return err.value.code
+    finally:
+        await c.aclose()
+
+
 async def test_request_on_the_wire_and_keep_alive_reuse() -> None:
     async with serve(answer(b'{"ok":true}')) as srv:
         c = client()
@@ -139,11 +150,9 @@ async def test_gzip_decoded_and_unknown_encoding_refused() -> None:
     async with serve(answer(packed, headers="Content-Encoding: gzip\r\n")) as srv:
         c = client()
         assert (await c.post_json(srv.url, b"{}", H, 5)).startswith(b'{"z":"yyy')
-    async with serve(answer(b"???", headers="Content-Encoding: br\r\n")) as srv:
-        with pytest.raises(UpstreamError) as err:
-            await c.post_json(srv.url, b"{}", H, 5)
-        assert err.value.code == "upstream_invalid_response"
     await c.aclose()
+    async with serve(answer(b"???", headers="Content-Encoding: br\r\n")) as srv:
+        assert await failed_code(srv.url) == "upstream_invalid_response"
 
 
 async def test_error_status_keeps_a_bounded_body_and_retry_after() -> None:
@@ -183,11 +192,7 @@ async def test_malformed_answers_are_invalid_responses(raw: bytes) -> None:
         return False
 
     async with serve(reply) as srv:
-        c = client()
-        with pytest.raises(UpstreamError) as err:
-            await c.post_json(srv.url, b"{}", H, 5)
-        assert err.value.code in {"upstream_invalid_response", "upstream_disconnected"}
-        await c.aclose()
+        assert await failed_code(srv.url) in {"upstream_invalid_response", "upstream_disconnected"}
 
 
 async def test_truncated_answer_is_a_disconnect() -> None:
@@ -197,11 +202,7 @@ async def test_truncated_answer_is_a_disconnect() -> None:
         return False
 
     async with serve(reply) as srv:
-        c = client()
-        with pytest.raises(UpstreamError) as err:
-            await c.post_json(srv.url, b"{}", H, 5)
-        assert err.value.code == "upstream_disconnected"
-        await c.aclose()
+        assert await failed_code(srv.url) == "upstream_disconnected"
 
 
 async def test_header_injection_refused_before_sending() -> None:
@@ -293,11 +294,7 @@ async def test_stale_pooled_connection_is_retried_once_on_a_fresh_one() -> None:
 async def test_whole_answer_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(upstream_http, "BODY_MAX", 1000)
     async with serve(answer(b"x" * 5000)) as srv:
-        c = client()
-        with pytest.raises(UpstreamError) as err:
-            await c.post_json(srv.url, b"{}", H, 5)
-        assert err.value.code == "upstream_invalid_response"
-        await c.aclose()
+        assert await failed_code(srv.url) == "upstream_invalid_response"
 
 
 async def test_stream_back_pressure_and_integrity() -> None:

@@ -64,8 +64,6 @@ class _BadResponse(UpstreamError):
 
 
 def transport_error(exc: BaseException) -> UpstreamError:
-    if isinstance(exc, UpstreamError):
-        return exc
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout("upstream timed out")
     if isinstance(exc, _Closed | ConnectionResetError | BrokenPipeError):
@@ -130,7 +128,6 @@ class _Conn(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
-        self.used = False
         self._begin()
 
     def _begin(self) -> None:
@@ -176,12 +173,6 @@ class _Conn(asyncio.Protocol):
             self._finish_message(keep_alive=False)  # a body delimited by the close
         else:
             self._fail(_Closed("upstream closed the connection"))
-
-    def pause_writing(self) -> None:  # pragma: no cover - request bodies are small
-        pass
-
-    def resume_writing(self) -> None:  # pragma: no cover
-        pass
 
     # -- httptools callbacks --------------------------------------------------------------
 
@@ -432,8 +423,6 @@ class UpstreamClient:
                 self._release(t, conn)
                 conn = None
                 return data
-        except UpstreamError:
-            raise
         except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
             raise transport_error(exc) from None
         finally:
@@ -493,8 +482,6 @@ class UpstreamStream:
                 if piece is None:
                     return
                 yield piece
-        except UpstreamError:
-            raise
         except (OSError, TimeoutError, ConnectionError) as exc:
             raise transport_error(exc) from None
 
