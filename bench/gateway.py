@@ -5,7 +5,8 @@
 One run starts the mock provider (core 0, with the load driver), then OpsGate (core 1;
 API-key auth, guard, audit and metrics on), then LiteLLM Proxy pinned to
 `litellm[proxy]==1.83.14` in its own venv (core 1), each against the same mock, and reports
-side by side: added latency p50/p99 at 200 RPS (open loop; 0 ms and 50 ms mock), max
+side by side, with a bare pass-through proxy on the same core as the floor
+(bench.gateway_passthrough): added latency p50/p99 at 200 RPS (open loop; 0 ms and 50 ms mock), max
 sustained RPS on one core (wrk when installed, else the asyncio closed loop), RSS after 20k
 and 100k requests, and streaming time-to-first-byte overhead. Results go to
 docs/benchmarks.md under "## Gateway".
@@ -227,6 +228,28 @@ def run_opsgate(mock: str, c: Counts, log_dir: Path) -> Row:
     return row
 
 
+def run_floor(mock: str, c: Counts, log_dir: Path) -> Row:
+    """The bare pass-through proxy (bench.gateway_passthrough) on the same core: what one
+    Python HTTP hop costs on this machine, with none of OpsGate's governance."""
+    port = free_port()
+    cmd = [python(), "-m", "bench.gateway_passthrough", "--port", str(port), "--mock", mock]
+    row = Row("bare pass-through proxy (floor)")
+    with process(cmd, port, log_dir / "passthrough.log", core=1):
+        ep = Endpoint(f"http://127.0.0.1:{port}/v1", "ops-default", "slow", {})
+
+        async def go() -> None:
+            fast, slow = ep.target(ep.fast), ep.target(ep.slow)
+            await open_loop(fast, RATE, min(200, c.latency))
+            row.lat0 = await open_loop(fast, RATE, c.latency)
+            row.lat50 = await open_loop(slow, RATE, c.latency)
+            wrk = await asyncio.to_thread(wrk_rps, fast, c.max_seconds)
+            row.max_rps = wrk or (await closed_loop(fast, 10**6, 64, c.max_seconds)).rps
+
+        asyncio.run(go())
+    row.errors = sum(x.errors for x in (row.lat0, row.lat50) if x)
+    return row
+
+
 def run_litellm(mock: str, c: Counts, log_dir: Path) -> Row | None:
     exe = ensure_litellm(log_dir / "litellm-install.log")
     if exe is None:
@@ -290,7 +313,18 @@ def ms(x: float) -> str:
     return f"{x * 1000:.2f}"
 
 
-def table(direct: Row, rows: list[Row]) -> list[str]:
+def added(r: Row, direct: Row) -> tuple[float, float, float, float]:
+    """Added p50, p99 (0 ms mock), p50, p99 (50 ms mock) over calling the mock directly."""
+    assert r.lat0 and r.lat50 and direct.lat0 and direct.lat50
+    return (
+        r.lat0.pct(50) - direct.lat0.pct(50),
+        r.lat0.pct(99) - direct.lat0.pct(99),
+        r.lat50.pct(50) - direct.lat50.pct(50),
+        r.lat50.pct(99) - direct.lat50.pct(99),
+    )
+
+
+def table(direct: Row, rows: list[Row], floor: Row | None = None) -> list[str]:
     assert direct.lat0 and direct.lat50
     d_ttfb = statistics.median(direct.ttfb) if direct.ttfb else float("nan")
     out = [
@@ -301,10 +335,15 @@ def table(direct: Row, rows: list[Row]) -> list[str]:
         f"(absolute) | p50 {ms(direct.lat50.pct(50))} / p99 {ms(direct.lat50.pct(99))} ms "
         f"(absolute) | - | - | TTFB {ms(d_ttfb)} ms (absolute) | 0 |",
     ]
+    if floor is not None:
+        f = added(floor, direct)
+        out.append(
+            f"| {floor.name} | {ms(f[0])} / {ms(f[1])} ms | {ms(f[2])} / {ms(f[3])} ms | "
+            f"{floor.max_rps:.0f} | - | - | {floor.errors} |"
+        )
     for r in rows:
-        assert r.lat0 and r.lat50
-        a0 = (r.lat0.pct(50) - direct.lat0.pct(50), r.lat0.pct(99) - direct.lat0.pct(99))
-        a5 = (r.lat50.pct(50) - direct.lat50.pct(50), r.lat50.pct(99) - direct.lat50.pct(99))
+        a = added(r, direct)
+        a0, a5 = a[:2], a[2:]
         rss = (
             ", ".join(
                 f"{mb:.0f} ({n // 1000}k)" if n >= 1000 else f"{mb:.0f} ({n})" for n, mb in r.rss
@@ -321,7 +360,7 @@ def table(direct: Row, rows: list[Row]) -> list[str]:
     return out
 
 
-def summary(direct: Row, rows: list[Row]) -> list[str]:
+def summary(direct: Row, rows: list[Row], floor: Row | None = None) -> list[str]:
     out = []
     og = rows[0]
     assert direct.lat0
@@ -340,6 +379,21 @@ def summary(direct: Row, rows: list[Row]) -> list[str]:
             f"- OpsGate added latency at {RATE:.0f} RPS (0 ms mock): p50 {ms(p50)} ms (target "
             f"≤ 1 ms: {'met' if p50 <= 0.001 else 'not met'}), p99 {ms(p99)} ms (target ≤ 5 ms: "
             f"{'met' if p99 <= 0.005 else 'not met'})."
+        )
+    if og.lat50 is not None:
+        a = added(og, direct)
+        out.append(
+            f"- OpsGate added latency at {RATE:.0f} RPS (50 ms mock, ~10 requests in flight): "
+            f"p50 {ms(a[2])} ms ({'met' if a[2] <= 0.001 else 'not met'}), p99 {ms(a[3])} ms "
+            f"({'met' if a[3] <= 0.005 else 'not met'})."
+        )
+    if floor is not None and og.lat0 is not None:
+        a, f = added(og, direct), added(floor, direct)
+        out.append(
+            f"- Of OpsGate's added p50, the bare hop (same server, client and core, no "
+            f"governance) accounts for {ms(f[0])} ms (0 ms mock) and {ms(f[2])} ms (50 ms "
+            f"mock); authentication, policy, guard, quota, audit and metrics for the rest "
+            f"({ms(a[0] - f[0])} / {ms(a[2] - f[2])} ms)."
         )
     if og.rss and len(og.rss) == 2 and og.rss[0][1]:
         growth = (og.rss[1][1] - og.rss[0][1]) / og.rss[0][1] * 100
@@ -400,6 +454,7 @@ def main() -> None:
     with process(mock_cmd, mock_port, logs / "mock.log", core=0):
         t0 = cpu_ticks()
         direct = direct_row(mock, c)
+        floor = run_floor(mock, c, logs)
         rows = [run_opsgate(mock, c, logs)]
         steal = [f"mock and OpsGate {steal_share(t0)}"]
         note = ""
@@ -426,9 +481,9 @@ def main() -> None:
         "propagated); LiteLLM with its master key. CPU time the hypervisor gave other "
         f"guests (steal, /proc/stat) during each phase: {', '.join(steal)}.",
         "",
-        *table(direct, rows),
+        *table(direct, rows, floor),
         "",
-        *summary(direct, rows),
+        *summary(direct, rows, floor),
         *NOTES,
     ]
     if note:
