@@ -62,7 +62,7 @@ async def prepare(settings: Settings) -> str:
     await migrate.upgrade(settings.database_admin_url, None)
     await bootstrap(settings)
     from opsgate.db.engine import Database
-    from opsgate.runtime import resolve_secret_key
+    from opsgate.keyfile import resolve_secret_key
 
     db = Database(settings.database_url)
     try:

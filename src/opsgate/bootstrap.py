@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opsgate.db.engine import Database
 from opsgate.identity.apikeys import ApiKeyStore
-from opsgate.runtime import resolve_secret_key
+from opsgate.keyfile import resolve_secret_key
 from opsgate.settings import Settings
 
 BOOTSTRAP_KEY_NAME = "bootstrap-admin"

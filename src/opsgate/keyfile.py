@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opsgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from opsgate.settings import Settings
 
 
 def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
@@ -32,3 +36,10 @@ def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
     return key
+
+
+def resolve_secret_key(settings: Settings) -> bytes:
+    """The server's secret key: from configuration, else the data directory's key file."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    return load_or_create_key(settings.data_dir / "secret.key")

@@ -23,7 +23,7 @@ from opsgate.gateway.usage.recorder import UsageRecorder
 from opsgate.gateway.wiring import build_gateway
 from opsgate.guard.service import GuardService, guard_hash_key
 from opsgate.identity.service import IdentityService
-from opsgate.keyfile import load_or_create_key
+from opsgate.keyfile import resolve_secret_key
 from opsgate.policy.service import PolicyService
 from opsgate.settings import Settings
 from opsgate.telemetry.logging import get_logger
@@ -37,12 +37,6 @@ from opsgate.vault.kek import build_kek
 from opsgate.vault.service import VaultService
 
 log = get_logger("opsgate.runtime")
-
-
-def resolve_secret_key(settings: Settings) -> bytes:
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode()
-    return load_or_create_key(settings.data_dir / "secret.key")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from opsgate.cli.common import ConfigOpt, DataDirOpt, TenantOpt, echo_json, run,
 from opsgate.db.engine import Database
 from opsgate.identity.apikeys import ApiKeyStore
 from opsgate.identity.schemas import KeyCreate
-from opsgate.runtime import resolve_secret_key
+from opsgate.keyfile import resolve_secret_key
 from opsgate.settings import Settings
 
 app = typer.Typer(help="API keys for services and agents.", no_args_is_help=True)

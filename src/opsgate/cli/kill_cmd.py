@@ -3,19 +3,33 @@
 The command writes the database, audits, and publishes on the configured bus. With the
 Redis bus running servers apply it at once; with the in-process bus (embedded) they pick
 it up on their next reload (`gateway.quota.killswitch.reload_seconds`, default 5 s).
+
+It starts only what a flip needs (database, audit log, bus, the kill-switch set), not the
+server's runtime: that took ~6 s to import and start on the bench machine, and would also
+have started the approval runner, which executes approved tool calls (a shell command that
+switches traffic off must not run operations).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 import typer
+from prometheus_client import CollectorRegistry
 
+from opsgate.audit.service import AuditLog
+from opsgate.audit.wiring import build_audit_log
+from opsgate.bus.factory import build_bus
 from opsgate.cli.common import ConfigOpt, DataDirOpt, TenantOpt, echo_json, run, settings_or_exit
+from opsgate.db.engine import Database
 from opsgate.errors import NotFound, Unavailable
+from opsgate.gateway.killswitch.service import KillSwitches, catalog_from
 from opsgate.gateway.killswitch.state import Switch
-from opsgate.runtime import Runtime
+from opsgate.identity.apikeys import ApiKeyStore
+from opsgate.keyfile import resolve_secret_key
 from opsgate.settings import Settings
 
 kill_app = typer.Typer(
@@ -52,21 +66,56 @@ def _describe(sw: Switch) -> str:
     return f"{sw.scope.replace('_', ' ')} {sw.target!r}{where}"
 
 
+@asynccontextmanager
+async def _switches(settings: Settings) -> AsyncIterator[tuple[KillSwitches, Database]]:
+    """The kill-switch set over the configured database, audit log and bus, as current as
+    the database; everything it started is closed (the audit log flushed) on the way out."""
+    g = settings.gateway
+    if not g.enabled:
+        raise Unavailable("kill switches are not running (gateway.enabled is false)")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url, pool_size=2, echo=settings.database.echo)
+    audit: AuditLog | None = None
+    bus = None
+    ks: KillSwitches | None = None
+    try:
+        await db.ensure_tenant(settings.default_tenant)
+        registry = CollectorRegistry()
+        audit = await build_audit_log(
+            db, settings.audit, settings.data_dir, registry,
+            fallback_tenant=settings.default_tenant,
+        )  # fmt: skip
+        bus = build_bus(settings.bus)
+        await bus.start()
+        ks = await KillSwitches.start(
+            db, bus, audit,
+            settings=g.quota.killswitch,
+            operator_tenant=settings.default_tenant,
+            catalog=catalog_from((n, [d.name for d in m.deployments]) for n, m in g.models.items()),
+            registry=registry,
+        )  # fmt: skip
+        yield ks, db
+    finally:
+        if ks is not None:
+            await ks.close()
+        if audit is not None:
+            await audit.close()
+        if bus is not None:
+            await bus.close()
+        await db.dispose()
+
+
 async def _flip(
     settings: Settings, op: Op, scope: str, target: str, reason: str, tenant: str, by: str | None
 ) -> Switch:
-    rt = await Runtime.start(settings)
-    try:
-        ks = rt.killswitches
-        if ks is None:
-            raise Unavailable("kill switches are not running (gateway.enabled is false?)")
-        if scope == "api_key" and target not in {k.id for k in await rt.identity.keys.list(tenant)}:
-            raise NotFound(f"no API key {target!r} in tenant {tenant!r}")
+    async with _switches(settings) as (ks, db):
+        if scope == "api_key":
+            keys = ApiKeyStore(db, resolve_secret_key(settings), settings.identity.api_key_prefix)
+            if target not in {k.id for k in await keys.list(tenant)}:
+                raise NotFound(f"no API key {target!r} in tenant {tenant!r}")
         actor = f"cli:{by or _os_user()}"
         flip = ks.kill if op == "kill" else ks.revive
         return await flip(scope, target, actor=actor, reason=reason, tenant=tenant)
-    finally:
-        await rt.close()
 
 
 def _do(
@@ -140,11 +189,8 @@ def kill_key(
 
 
 async def _list(settings: Settings) -> list[Switch]:
-    rt = await Runtime.start(settings)
-    try:
-        return rt.killswitches.active() if rt.killswitches is not None else []
-    finally:
-        await rt.close()
+    async with _switches(settings) as (ks, _):
+        return ks.active()
 
 
 @kill_app.command("list")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +87,36 @@ async def test_cli_bad_input(config: Path) -> None:
     assert r.exit_code == 1 and "no active kill switch" in r.output
     r = await asyncio.to_thread(run, "kill", "list", "--json")
     assert r.exit_code == 0 and r.output.strip() == "[]"
+
+
+async def test_cli_key_switch_and_disabled_gateway(config: Path, tmp_path: Path) -> None:
+    settings = load_settings(config)
+    await migrated(settings)
+    r = await asyncio.to_thread(opsgate, config, "keys", "create", "--name", "ci-bot")
+    assert r.exit_code == 0, r.output
+    keys = json.loads((await asyncio.to_thread(opsgate, config, "keys", "list")).output)
+    (key_id,) = [k["id"] for k in keys if k["name"] == "ci-bot"]
+    r = await asyncio.to_thread(opsgate, config, "kill", "key", key_id, "--reason", "leaked")
+    assert r.exit_code == 0 and f"api key {key_id!r} in tenant default switched off" in r.output
+    listed = json.loads((await asyncio.to_thread(opsgate, config, "kill", "list", "--json")).output)
+    assert [(s["scope"], s["target"]) for s in listed] == [("api_key", key_id)]
+
+    off = tmp_path / "off.yaml"
+    off.write_text(
+        yaml.safe_dump({**yaml.safe_load(config.read_text()), "gateway": {"enabled": False}})
+    )
+    r = await asyncio.to_thread(opsgate, off, "kill", "platform", "--reason", "x")
+    assert r.exit_code == 1 and "gateway.enabled is false" in r.output
+
+
+def test_cli_starts_only_what_a_flip_needs() -> None:
+    """Not the server's runtime: no approval runner (it executes approved tool calls), no
+    tool connectors or federation, no chat channels."""
+    code = (
+        "import sys, opsgate.cli.kill_cmd; "
+        "bad = [m for m in ('opsgate.runtime', 'opsgate.tools.wiring', 'opsgate.tools.held', "
+        "'opsgate.approvals.channels.notifier') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
