@@ -44,17 +44,17 @@ LOW_RATE = 50.0
 # What the profile (py-spy) and ablations of this machine showed; kept with the numbers.
 NOTES = [
     "",
-    "Two full runs on 2026-12-01 of the same code (the second adds only the pass-through "
-    "floor and drops the gateway's second, non-recording span per call): at 09:30 on a quiet "
-    "machine the targets were met (added p50 0.92 / p99 3.18 ms, 10.1x LiteLLM, RSS +0.1%; "
-    "its row above); at 10:25 the machine was slower (the floor's max RPS 4055 vs 4928 in a "
-    "short run minutes before, its added p50 0.73 vs 0.52 ms) and the latency targets were not met (the "
-    "table). What moves the latency on this machine is CPU that is cold at 200 RPS: the "
-    "same server costs 2.5-3.5 ms of CPU per request at 200 RPS and ~1 ms at full load, and "
-    "a hello-world ASGI app under the same uvicorn 575 us per request at 50 RPS against 146 "
-    "us at 2000 RPS (perf: 64% of it in the interpreter). OpsGate's own share of the added "
-    "p50 (over the floor) was ~1.35 ms at 10:25; the 09:30 run had no floor row (shorter "
-    "alternating runs between 10:00 and 10:30 measured the floor at 0.0-0.5 ms).",
+    "Two full runs on 2026-12-01 of the same code (the second adds only the pass-through floor and "
+    "drops the gateway's second, non-recording span per call): at 09:30 on a quiet machine the "
+    "targets were met (added p50 0.92 / p99 3.18 ms, 10.1x LiteLLM, RSS +0.1%; its row above); at "
+    "10:25 the machine was slower (the floor's max RPS 4055 vs 4928 in a short run minutes before, "
+    "its added p50 0.73 vs 0.52 ms) and the latency targets were not met (the table). What moves "
+    "the latency on this machine is CPU that is cold at 200 RPS: the same server costs 2.5-3.5 ms "
+    "of CPU per request at 200 RPS and ~1 ms at full load, and a hello-world ASGI app under the "
+    "same uvicorn 575 us per request at 50 RPS against 146 us at 2000 RPS (perf: 64% of it in the "
+    "interpreter). OpsGate's own share of the added p50 (over the floor) was ~1.35 ms at 10:25; the"
+    " 09:30 run had no floor row (shorter alternating runs between 10:00 and 10:30 measured the "
+    "floor at 0.0-0.5 ms).",
     "Where OpsGate's time goes now (py-spy at max load under wrk, 2026-12-01 evening, share "
     "of the samples holding the GIL): the policy decision ~12% (regorus evaluation ~8%); "
     "uvicorn ~10%; the event loop ~8%; the edge middleware (request id, span, Host and body "

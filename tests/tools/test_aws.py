@@ -197,6 +197,39 @@ async def test_ec2_tools_assume_their_own_roles(moto: str) -> None:
     assert mine == [(READ, "opsgate-ext-42", "opsgate"), (COMPUTE, "opsgate-ext-42", "opsgate")]
 
 
+async def test_session_per_principal_names_the_caller_in_cloudtrail(moto: str) -> None:
+    _instances(moto, 1)
+    c = AwsConnector(_settings(moto, session_per_principal=True), ZONES)
+    alice = Principal(id="alice@corp.example", kind="user", tenant="default", roles=frozenset())
+    odd = Principal(id="oidc|" + "x" * 80, kind="user", tenant="default", roles=frozenset())
+    for who in (alice, alice, odd):
+        r = await c.call("aws.ec2_describe_instances", {}, CallContext(who, "default", _no_secret))
+        assert not r.is_error, r.content
+    mine = [a[2] for a in _assumed() if not a[0].endswith("/seed")]
+    # one AssumeRole per role and caller (cached); names STS accepts, at most 64 characters
+    assert mine == ["opsgate-alice@corp.example", ("opsgate-oidc-" + "x" * 80)[:64]]
+    assert c.session_name(_ctx()) == "opsgate-u"
+
+
+async def test_expired_credentials_are_dropped_for_that_caller_only(moto: str) -> None:
+    from botocore.exceptions import ClientError
+
+    c = AwsConnector(_settings(moto, session_per_principal=True), ZONES)
+    bob = Principal(id="bob", kind="user", tenant="default", roles=frozenset())
+    for who in (USER, bob):
+        r = await c.call("aws.ec2_describe_instances", {}, CallContext(who, "default", _no_secret))
+        assert not r.is_error, r.content
+    assert set(c._cache) == {(READ, "opsgate-u"), (READ, "opsgate-bob")}
+
+    async def expired(calls: Any, args: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "x"}}, "Describe")
+
+    c._ec2_describe_instances = expired  # type: ignore[method-assign]
+    r = await c.call("aws.ec2_describe_instances", {}, _ctx())
+    assert r.is_error and r.content["error"] == "ExpiredToken"
+    assert set(c._cache) == {(READ, "opsgate-bob")}  # the next call by u assumes again
+
+
 async def test_unknown_instance_is_an_aws_error_result(moto: str) -> None:
     c = AwsConnector(_settings(moto), ZONES)
     r = await c.call("aws.ec2_stop_instances", {"instance_ids": ["i-0123456789abcdef0"]}, _ctx())

@@ -10,6 +10,7 @@ AWS request runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +33,10 @@ from opsgate.tools.connectors.aws_summaries import Out, db, instance, iso, servi
 from opsgate.tools.connectors.base import CallContext, ConnectorStatus, ToolResult
 
 MAX_RESULT_PAYLOAD = 16 * 1024
+# Characters AssumeRole does not accept in a RoleSessionName.
+_SESSION_UNSAFE = re.compile(r"[^A-Za-z0-9+=,.@_-]")
+# Assumed-role credentials kept at most (per role, or per role and principal).
+_CACHE_MAX = 4096
 
 
 Handler = Callable[[Calls, dict[str, Any]], Awaitable[Out]]
@@ -60,8 +65,10 @@ class AwsConnector:
                     for k in unknown
                 ]
             )
-        self._cache: dict[str, Assumed] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # (role ARN, RoleSessionName) -> credentials, and a lock per key (one AssumeRole at a
+        # time for it)
+        self._cache: dict[tuple[str, str], Assumed] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         # role ARN -> why its last AssumeRole failed (cleared by the next success)
         self._errors: dict[str, str] = {}
 
@@ -120,10 +127,32 @@ class AwsConnector:
 
     # --- credentials ---------------------------------------------------------------------
 
+    def session_name(self, ctx: CallContext) -> str:
+        """The RoleSessionName for a call: the configured name, or with
+        `session_per_principal` that name and the caller's id (characters STS refuses become
+        '-'; at most 64)."""
+        s = self.settings
+        if not s.session_per_principal:
+            return s.session_name
+        return _SESSION_UNSAFE.sub("-", f"{s.session_name}-{ctx.principal.id}")[:64]
+
+    def _evict(self) -> None:
+        """Bound the per-principal cache: drop expired credentials, and all if still full."""
+        if len(self._cache) < _CACHE_MAX:
+            return
+        now = self._clock()
+        for key in [k for k, v in self._cache.items() if v.expires <= now]:
+            del self._cache[key]
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        busy = {k for k, lock in self._locks.items() if lock.locked()}
+        self._locks = {k: v for k, v in self._locks.items() if k in busy or k in self._cache}
+
     async def _assume(self, arn: str, ctx: CallContext) -> Assumed:
-        lock = self._locks.setdefault(arn, asyncio.Lock())
+        key = (arn, self.session_name(ctx))
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            cached = self._cache.get(arn)
+            cached = self._cache.get(key)
             if cached and cached.expires - self.settings.refresh_seconds > self._clock():
                 return cached
             base = (
@@ -132,7 +161,7 @@ class AwsConnector:
                 else {}
             )
             try:
-                creds = await asyncio.to_thread(self._assume_sync, arn, base, ctx.timeout)
+                creds = await asyncio.to_thread(self._assume_sync, arn, key[1], base, ctx.timeout)
             except Exception as exc:
                 err = client_error(exc)
                 if err is None:
@@ -146,10 +175,13 @@ class AwsConnector:
                 creds["SessionToken"],
                 creds["Expiration"].timestamp(),
             )
-            self._cache[arn] = assumed
+            self._evict()
+            self._cache[key] = assumed
             return assumed
 
-    def _assume_sync(self, arn: str, base: dict[str, str], timeout: float) -> dict[str, Any]:
+    def _assume_sync(
+        self, arn: str, session: str, base: dict[str, str], timeout: float
+    ) -> dict[str, Any]:
         import boto3
         from botocore.config import Config
 
@@ -161,7 +193,7 @@ class AwsConnector:
         )
         kwargs: dict[str, Any] = {
             "RoleArn": arn,
-            "RoleSessionName": s.session_name,
+            "RoleSessionName": session,
             "DurationSeconds": s.session_seconds,
         }
         if s.external_id:
@@ -205,7 +237,7 @@ class AwsConnector:
             if err is None:
                 raise
             if err["error"] in ("ExpiredToken", "ExpiredTokenException"):
-                self._cache.pop(self.role_for(tool), None)
+                self._cache.pop((self.role_for(tool), self.session_name(ctx)), None)
             return ToolResult(err, is_error=True)
         return ToolResult(content, is_error=bool(meta.pop("is_error", False)), meta=meta)
 

@@ -40,6 +40,9 @@ class AwsSettings(BaseModel):
     refresh_seconds: int = Field(300, ge=30, le=800)
     # RoleSessionName, visible in CloudTrail next to OpsGate's own audit record.
     session_name: str = Field("opsgate", pattern=r"^[A-Za-z0-9+=,.@_-]{2,64}$")
+    # RoleSessionName `<session_name>-<principal id>` instead, so CloudTrail names the person,
+    # key or agent; credentials are then assumed and cached per role and principal.
+    session_per_principal: bool = False
     # SSM documents aws.ssm_send_command may run (AWS-RunShellScript is deliberately absent).
     ssm_documents: list[Annotated[str, Field(pattern=SSM_DOCUMENT)]] = Field(
         default_factory=lambda: list(DEFAULT_SSM_DOCUMENTS)
