@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from opsgate.audit.base import MemoryAuditor
 from opsgate.db.engine import Database
-from opsgate.errors import Conflict
+from opsgate.errors import Conflict, NotFound
 from opsgate.guard.service import GuardService
 from opsgate.guard.settings import GuardSettings
 from opsgate.identity.principal import Principal
@@ -289,6 +289,46 @@ async def test_poisoned_descriptions_are_flagged_even_under_tofu(
         await fed.aclose()
 
 
+async def test_revoked_approval_survives_refresh_restart_and_tofu(
+    db: Database, upstream: tuple[UpstreamState, str]
+) -> None:
+    _, url = upstream
+    audit = MemoryAuditor()
+    fed = _service(db, audit, _http(url, trust_on_first_use=True))
+    await fed.start()
+    c = fed.get("fake")
+    try:
+        assert _states(c)["echo"] == "enabled"  # trusted on first use
+        revoked = await fed.revoke("fake", "echo", "user:admin", reason="suspicious calls")
+        assert revoked.state == "pending" and "revoked by user:admin" in revoked.reason
+        assert "fake.echo" not in {s.name for s in c.tools()}
+        refused = await c.call("fake.echo", {"text": "x"}, _ctx())
+        assert refused.is_error and "disabled" in refused.content["error"]
+        with pytest.raises(Conflict):  # nothing left to revoke
+            await fed.revoke("fake", "echo", "user:admin")
+        with pytest.raises(NotFound):
+            await fed.revoke("fake", "nope", "user:admin")
+        await fed.refresh("fake", "user:admin")  # trust on first use does not apply again
+        assert _states(c)["echo"] == "pending"
+    finally:
+        await fed.aclose()
+    events = [e for e in audit.events if e.action == "tool.upstream.revoked"]
+    assert [(e.actor, e.resource, e.reason) for e in events] == [
+        ("user:admin", "tool:fake.echo", "suspicious calls")
+    ]
+
+    fed2 = _service(db, MemoryAuditor(), _http(url, trust_on_first_use=True))  # a restart
+    await fed2.start()
+    try:
+        assert _states(fed2.get("fake"))["echo"] == "pending"
+        again = await fed2.approve("fake", "echo", "user:admin", reason="reviewed")
+        assert again.state == "enabled" and "fake.echo" in {
+            s.name for s in fed2.get("fake").tools()
+        }
+    finally:
+        await fed2.aclose()
+
+
 async def test_http_upstream_killed_mid_call(db: Database) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -388,6 +428,15 @@ async def test_admin_api(harness: AppHarness, upstream: tuple[UpstreamState, str
         assert echo["state"] == "changed"
         r = await client.post(f"{base}/fake/tools/nope/approve", json={}, headers=auth)
         assert r.status_code == 404
+
+        revoke = f"{base}/fake/tools/echo/revoke"
+        for bad in ({}, {"reason": "   "}, {"reason": "x", "fingerprint": "0" * 64}):
+            assert (await client.post(revoke, json=bad, headers=auth)).status_code == 422
+        r = await client.post(revoke, json={"reason": "leaked data"}, headers=auth)
+        assert r.status_code == 200 and r.json()["state"] == "pending", r.text
+        assert r.json()["approved_fingerprint"] == "revoked"
+        r = await client.post(revoke, json={"reason": "again"}, headers=auth)
+        assert r.status_code == 409
         r = await client.post(f"{base}/fake/tools/9lives/approve", json={}, headers=auth)
         assert r.status_code == 409
 

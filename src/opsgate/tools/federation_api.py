@@ -1,4 +1,4 @@
-"""Admin API for federated upstream MCP servers: list, approve a tool, refresh.
+"""Admin API for federated upstream MCP servers: list, approve or revoke a tool, refresh.
 
 Upstreams are platform configuration, so only admins of the operator tenant act here. There
 is deliberately no endpoint or field that creates an upstream or sets a stdio command: those
@@ -40,6 +40,12 @@ class Approve(BaseModel):
     # The fingerprint the admin reviewed; approval fails (409) if the tool changed since.
     fingerprint: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     reason: str = Field("", max_length=2000)
+
+
+class Revoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Why (mandatory): kept in the audit event.
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
 class Refresh(BaseModel):
@@ -98,6 +104,16 @@ async def upstreams_approve_tool(
     name: str, tool: str, body: Approve, p: Admin, fed: Federation
 ) -> UpstreamToolView:
     entry = await fed.approve(name, tool, p.id, body.fingerprint, body.reason)
+    return UpstreamToolView.of(name, entry)
+
+
+@router.post("/{name}/tools/{tool}/revoke", response_model=UpstreamToolView)
+async def upstreams_revoke_tool(
+    name: str, tool: str, body: Revoke, p: Admin, fed: Federation
+) -> UpstreamToolView:
+    """Withdraw a tool's approval: disabled at once, on refresh and restart too, until an
+    admin approves it again (trust on first use does not re-enable it)."""
+    entry = await fed.revoke(name, tool, p.id, body.reason)
     return UpstreamToolView.of(name, entry)
 
 

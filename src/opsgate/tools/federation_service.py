@@ -28,6 +28,8 @@ from opsgate.tools.federation_scan import poisoning_findings
 from opsgate.tools.federation_settings import UpstreamSettings
 
 TOFU = "trust_on_first_use"
+# Stored in place of a fingerprint when an admin revokes a tool's approval.
+REVOKED = "revoked"
 _OUTCOME: dict[str, Outcome] = {
     "enabled": "success", "pending": "pending", "changed": "denied", "flagged": "denied",
     "rejected": "denied",
@@ -122,6 +124,26 @@ class FederationService:
         )  # fmt: skip
         return approved
 
+    async def revoke(self, name: str, tool: str, actor: str, reason: str = "") -> UpstreamTool:
+        """Withdraw a tool's approval: it is disabled at once and stays so, across refreshes,
+        restarts and trust-on-first-use, until an admin approves it again."""
+        c = self.get(name)
+        entry = next((e for e in c.entries() if e.found.local == tool), None)
+        if entry is None:
+            raise NotFound(f"upstream {name!r} offers no tool {tool!r} (refresh first?)")
+        if entry.approved_fingerprint is None or entry.approved_fingerprint == REVOKED:
+            raise Conflict(f"{name}.{tool} has no approval to revoke", code="not_approved")
+        await self._store(c.name, entry.found, actor, fingerprint=REVOKED)
+        why = f"approval revoked by {actor}; waiting for an admin's approval"
+        revoked = UpstreamTool(entry.found, "pending", why, entry.findings, REVOKED)
+        c.replace(revoked)
+        await self._event(
+            actor, "tool.upstream.revoked", f"tool:{name}.{tool}", "success", reason[:500],
+            {"previous_state": entry.state, "fingerprint": entry.found.fingerprint,
+             "revoked_fingerprint": entry.approved_fingerprint},
+        )  # fmt: skip
+        return revoked
+
     # --- verification ---------------------------------------------------------------
 
     async def _approvals(self, upstream: str) -> dict[str, UpstreamToolApproval]:
@@ -129,13 +151,15 @@ class FederationService:
         async with self.db.session(None) as s:
             return {r.tool: r for r in (await s.execute(q)).scalars()}
 
-    async def _store(self, upstream: str, d: Discovered, actor: str) -> None:
+    async def _store(
+        self, upstream: str, d: Discovered, actor: str, fingerprint: str | None = None
+    ) -> None:
         async with self.db.session(None) as s:
             row = await s.get(UpstreamToolApproval, (upstream, d.upstream_name))
             if row is None:
                 row = UpstreamToolApproval(upstream=upstream, tool=d.upstream_name)
                 s.add(row)
-            row.fingerprint, row.approved_by = d.fingerprint, actor
+            row.fingerprint, row.approved_by = fingerprint or d.fingerprint, actor
             row.approved_at = datetime.now(UTC)
 
     async def _verify(self, c: FederatedConnector, found: list[Discovered]) -> list[UpstreamTool]:
@@ -167,6 +191,10 @@ class FederationService:
             return UpstreamTool(d, "rejected", d.reject)
         findings = tuple(await poisoning_findings(d.definition, self.guard, self.operator_tenant))
         approved_fp = approved.fingerprint if approved else None
+        if approved is not None and approved_fp == REVOKED:
+            # No trust on first use again, whatever the definition is now.
+            why = f"approval revoked by {approved.approved_by}; waiting for an admin's approval"
+            return UpstreamTool(d, "pending", why, findings, REVOKED)
         if approved is not None and approved.fingerprint == d.fingerprint:
             why = f"approved by {approved.approved_by}"
             return UpstreamTool(d, "enabled", why, findings, approved_fp)
